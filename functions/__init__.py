@@ -1,0 +1,1 @@
+"""videogen's Lambda code: one asset, one folder per function, shared code in common/ and providers/."""
