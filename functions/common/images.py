@@ -45,10 +45,11 @@ def inspect_image(data: bytes) -> ImageInfo:
     if kind is None:
         raise ValueError("is not a PNG, JPEG or WebP image (checked by its first bytes)")
     try:
-        with Image.open(io.BytesIO(data)) as image:  # reads the header only
+        with Image.open(io.BytesIO(data)) as image:
             width, height = image.size
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
-        raise ValueError(f"looks like {kind.upper()} but could not be read ({exc})") from exc
+            image.verify()  # walks the file's structure (PNG CRCs, JPEG markers): catches truncated uploads
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise ValueError(f"looks like {kind.upper()} but is damaged or truncated ({type(exc).__name__})") from exc
     return ImageInfo(kind=kind, width=width, height=height, size_bytes=len(data))
 
 
@@ -61,8 +62,10 @@ def decode_base64_image(text: str) -> tuple[bytes, str | None]:
         if not sep or not header.endswith(";base64"):
             raise ValueError("is a data URI but not a base64 one (expected data:image/...;base64,...)")
         declared = header[len("data:") : -len(";base64")] or None
+    compact = "".join(payload.split())  # line-wrapped base64 (what the base64 command prints) is fine
+    alphabet = b"-_" if ("-" in compact or "_" in compact) else None  # URL-safe base64 too (pydantic's own JSON)
     try:
-        return base64.b64decode(payload, validate=True), declared
+        return base64.b64decode(compact, altchars=alphabet, validate=True), declared
     except (binascii.Error, ValueError) as exc:
         raise ValueError("is neither an https URL, a data URI nor valid base64") from exc
 

@@ -22,16 +22,29 @@ def resolve_host(hostname: str) -> list[str]:
     return sorted({str(info[4][0]) for info in infos})
 
 
+NAT64_PREFIX = ipaddress.IPv6Network("64:ff9b::/96")
+
+
 def is_public_address(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    """Globally routable and unicast, including the IPv4 address an IPv6 one may carry inside it."""
+    ip: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        elif ip.sixtofour is not None:
+            return is_public_address(str(ip.sixtofour))
+        elif ip in NAT64_PREFIX:
+            return is_public_address(str(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)))
     return ip.is_global and not ip.is_multicast
 
 
 def check_public_https_url(url: str, *, field: str, resolve: Resolver = resolve_host) -> str:
     """The URL unchanged if it is safe to hand to a provider or to call back; InvalidRequestError otherwise."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError as exc:
+        raise InvalidRequestError(f"{field}: is not a valid URL ({exc})", param=field) from exc
     if parts.scheme != "https":
         raise InvalidRequestError(
             f"{field}: must be an https:// URL (got scheme {parts.scheme or 'none'!r})", param=field

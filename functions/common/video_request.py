@@ -8,7 +8,7 @@ fills in the model's defaults (seconds, size, mode), so downstream code never gu
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal, TypedDict, cast
+from typing import Any, Literal, TypedDict, cast, get_args
 
 from pydantic import (
     BaseModel,
@@ -35,6 +35,8 @@ CAMERA_TYPES = ("simple", "down_back", "forward_up", "right_turn_forward", "left
 class ValidationContext(TypedDict, total=False):
     catalog: Catalog
     resolve: Resolver
+    trusted: bool
+    """Set by our own code re-reading a stored request: allows images by S3 key (uploaded and checked by us)."""
 
 
 class CameraConfig(BaseModel):
@@ -83,6 +85,7 @@ class ImageInput(BaseModel):
 
     url: str | None = None
     data: bytes | None = Field(default=None, repr=False)
+    s3_key: str | None = Field(default=None, description="Internal: an image we uploaded (and checked) to S3.")
     media_type: str | None = None
     filename: str | None = None
 
@@ -101,7 +104,7 @@ class ImageInput(BaseModel):
 
     @model_validator(mode="after")
     def _exactly_one_source(self) -> ImageInput:
-        if (self.url is None) == (self.data is None):
+        if sum(source is not None for source in (self.url, self.data, self.s3_key)) != 1:
             raise ValueError("give exactly one of url (https) or data (the image bytes, base64 in JSON)")
         return self
 
@@ -169,12 +172,12 @@ class VideoRequest(BaseModel):
         resolve = context.get("resolve") or resolve_host
         spec = _known_model(catalog, self.model, "model")
         self._check_prompt(spec)
-        inspected = self._check_mode_and_images(spec, resolve)
+        inspected = self._check_mode_and_images(spec, resolve, trusted=context.get("trusted", False))
         self._check_seconds_and_format(spec, inspected)
         self._check_options(spec)
         if self.callback_url is not None:
             check_public_https_url(self.callback_url, field="callback_url", resolve=resolve)
-        self._check_fallbacks(catalog)
+        self._check_fallbacks(catalog, {**context, "catalog": catalog, "resolve": resolve})
         return self
 
     # --- the checks, in the order a user would fix them ---------------------------------------------------
@@ -194,8 +197,8 @@ class VideoRequest(BaseModel):
     def input_mode(self) -> Mode:
         return (Mode.TEXT, Mode.IMAGE, Mode.FIRST_LAST)[min(len(self.images), 2)]
 
-    def _check_mode_and_images(self, spec: ModelSpec, resolve: Resolver) -> list[ImageInfo | None]:
-        """Checks the images; returns what each byte image turned out to be (None for a URL)."""
+    def _check_mode_and_images(self, spec: ModelSpec, resolve: Resolver, *, trusted: bool) -> list[ImageInfo | None]:
+        """Checks the images; returns what each byte image turned out to be (None for a URL or S3 key)."""
         if len(self.images) > 2:
             raise InvalidRequestError(
                 f"images: at most 2 images (first and last frame) (got {len(self.images)})", param="images"
@@ -207,6 +210,14 @@ class VideoRequest(BaseModel):
             field = f"images[{index}]"
             if image.url is not None:
                 check_public_https_url(image.url, field=f"{field}.url", resolve=resolve)
+                inspected.append(None)
+                continue
+            if image.s3_key is not None:
+                if not trusted:
+                    raise InvalidRequestError(
+                        f"{field}.s3_key: not accepted in a request; give an https URL or the image itself",
+                        param=f"{field}.s3_key",
+                    )
                 inspected.append(None)
                 continue
             assert image.data is not None
@@ -306,7 +317,9 @@ class VideoRequest(BaseModel):
         if "mode" in spec.options and self.mode is None:
             self.mode = spec.default_mode
 
-    def _check_fallbacks(self, catalog: Catalog) -> None:
+    def _check_fallbacks(self, catalog: Catalog, context: ValidationContext) -> None:
+        """Each fallback must be able to take this request as for_fallback() adapts it: checked now, so a
+        fallback never fails at the provider for a reason we could have seen."""
         if len(self.fallback_models) > MAX_FALLBACK_MODELS:
             raise InvalidRequestError(
                 f"fallback_models: at most {MAX_FALLBACK_MODELS} (got {len(self.fallback_models)})",
@@ -321,6 +334,13 @@ class VideoRequest(BaseModel):
             seen.add(model_id)
             if not spec.supports(self.input_mode):
                 raise InvalidRequestError(f"{field}: {_mode_message(spec, self.input_mode)}", param=field)
+            adapted = self.for_fallback(spec).model_dump(exclude_none=True)
+            try:
+                VideoRequest.model_validate(adapted, context=context)
+            except InvalidRequestError as exc:
+                raise InvalidRequestError(
+                    f"{field}: {model_id} cannot take this request: {exc.message}", param=field
+                ) from exc
 
     # --- derived views --------------------------------------------------------------------------------
 
@@ -374,9 +394,10 @@ def parse_video_request(
     *,
     catalog: Catalog | None = None,
     resolve: Resolver | None = None,
+    trusted: bool = False,
 ) -> VideoRequest:
     """Validate a request from a dict or JSON text; every problem becomes one InvalidRequestError."""
-    context: ValidationContext = {}
+    context: ValidationContext = {"trusted": trusted}
     if catalog is not None:
         context["catalog"] = catalog
     if resolve is not None:
@@ -396,7 +417,7 @@ def invalid_request_from(exc: ValidationError, *, allowed_fields: list[str]) -> 
     param = _field_path(first["loc"]) or None
     kind = first["type"]
     if kind == "extra_forbidden":
-        reason = f"unknown field; allowed fields: {', '.join(allowed_fields)}"
+        reason = f"unknown field; allowed fields: {', '.join(_fields_at(VideoRequest, first['loc'][:-1]) or allowed_fields)}"
     elif kind == "missing":
         reason = "is required"
     elif kind == "json_invalid":
@@ -414,6 +435,29 @@ def invalid_request_from(exc: ValidationError, *, allowed_fields: list[str]) -> 
     return InvalidRequestError(
         text, param=param, details={"errors": [{"loc": list(e["loc"]), "type": e["type"]} for e in errors]}
     )
+
+
+def _fields_at(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
+    """The field names of the (nested) model at ``loc``, e.g. camera_control.config -> CameraConfig's."""
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part)
+        nested = _model_in(field.annotation) if field is not None else None
+        if nested is None:
+            return []
+        model = nested
+    return list(model.model_fields)
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for argument in get_args(annotation):
+        found = _model_in(argument)
+        if found is not None:
+            return found
+    return None
 
 
 def _field_path(loc: tuple[int | str, ...]) -> str:

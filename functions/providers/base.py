@@ -160,9 +160,9 @@ class VideoProvider(ABC):
         """After an ambiguous create: the task the provider made for this job, if any. None if unknowable."""
         return None
 
-    def download_headers(self, state: TaskState) -> dict[str, str]:
+    def download_headers(self, needs_auth: bool) -> dict[str, str]:
         """Headers needed to fetch the output (the /content endpoint needs the key; provider URLs don't)."""
-        return self.http.auth_headers() if state.output_needs_auth else {}
+        return self.http.auth_headers() if needs_auth else {}
 
     def not_found_state(self, task: ProviderTask, raw: dict[str, Any]) -> TaskState:
         """task_not_exist: still initialising inside the model's grace period, an error after it."""

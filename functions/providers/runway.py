@@ -89,6 +89,10 @@ def normalize_runway(body: dict[str, Any]) -> TaskState:
     assert isinstance(bare, dict)
     # The inner task is Runway's own record and the most precise; the wrapper's fields fill its gaps.
     word = str(bare.get("status") or (outer or {}).get("status") or "")
+    outer_word = str((outer or {}).get("status") or "")
+    outer_status = status_of(outer_word)
+    if outer_status is not None and outer_status.is_terminal and not (status_of(word) or outer_status).is_terminal:
+        word = outer_word  # the wrapper already knows the end the inner copy has not caught up with
     status = status_of(word)
     if status is None:
         return unknown_status_state(word, body)

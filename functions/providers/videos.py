@@ -23,7 +23,6 @@ from functions.providers.catalog import Dialect
 from functions.providers.http import unexpected_poll_answer
 
 MODERATION_CODES = frozenset({"moderation_blocked", "content_policy_violation", "content_filtered"})
-MODERATION_CODES = frozenset({"moderation_blocked", "content_policy_violation", "content_filtered"})
 ImageDownloader = Callable[[str], tuple[bytes, ImageInfo]]
 
 
