@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install test lint typecheck pytest run bench simulator clean
+.PHONY: install test lint typecheck pytest run bench simulator docs clean
 
 install: $(STAMP)
 
@@ -34,6 +34,9 @@ run: install
 bench: install
 	$(BIN)/python benchmarks/store_streaming.py
 	$(BIN)/python benchmarks/polling.py
+
+docs: install
+	$(BIN)/python -m local.docs_gen
 
 simulator: install
 	$(BIN)/videogen simulator --port 8765

@@ -54,6 +54,13 @@ class ProviderUnavailableError(RetryableError):
     http_status = 503
 
 
+class TransientAwsError(RetryableError):
+    """An AWS call of ours failed in a way worth retrying (throttling, a refused EventBridge entry)."""
+
+    code = "aws_unavailable"
+    http_status = 503
+
+
 # --- permanent -------------------------------------------------------------------------------------------
 
 
@@ -109,9 +116,24 @@ class JobCancelledError(VideogenError):
     http_status = 409
 
 
+class DuplicateJobError(VideogenError):
+    """A job with this id already exists (a second create of the same job is refused, never run twice)."""
+
+    code = "duplicate_job"
+    http_status = 409
+
+
+class InternalError(VideogenError):
+    """Something we did not anticipate stopped the job. The message says what; the logs say why."""
+
+    code = "internal_error"
+    http_status = 500
+
+
 ERROR_CLASSES: tuple[type[VideogenError], ...] = (
     ProviderRateLimitedError,
     ProviderUnavailableError,
+    TransientAwsError,
     InvalidRequestError,
     UnauthorizedError,
     ContentFilteredError,
@@ -122,7 +144,11 @@ ERROR_CLASSES: tuple[type[VideogenError], ...] = (
     OutputExpiredError,
     OutputInvalidError,
     JobCancelledError,
+    DuplicateJobError,
+    InternalError,
 )
+
+ERRORS_BY_NAME: dict[str, type[VideogenError]] = {cls.__name__: cls for cls in ERROR_CLASSES}
 """Every concrete error; its class name is what Step Functions sees as the error name."""
 
 ERROR_CODES: frozenset[str] = frozenset(cls.code for cls in ERROR_CLASSES)

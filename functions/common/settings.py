@@ -31,3 +31,18 @@ class ProviderSettings(BaseSettings):
             "No CometAPI key is configured: set COMETAPI_KEY (or COMETAPI_KEY_SECRET_NAME to a Secrets Manager "
             "secret that holds it)."
         )
+
+
+class WorkflowSettings(BaseSettings):
+    """What every workflow Lambda needs: where jobs, videos and events live. Names come from the stack."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    jobs_table_name: str
+    video_bucket_name: str
+    event_bus_name: str
+    video_prefix: str = "videos/"
+    input_prefix: str = "inputs/"
+    max_video_bytes: int = 2 * 1024**3
+    videogen_poll_interval_seconds: int | None = None
+    """Fixes the polling interval for every job (local testing, or a provider that misreports progress)."""

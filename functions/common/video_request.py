@@ -417,7 +417,9 @@ def invalid_request_from(exc: ValidationError, *, allowed_fields: list[str]) -> 
     param = _field_path(first["loc"]) or None
     kind = first["type"]
     if kind == "extra_forbidden":
-        reason = f"unknown field; allowed fields: {', '.join(_fields_at(VideoRequest, first['loc'][:-1]) or allowed_fields)}"
+        reason = (
+            f"unknown field; allowed fields: {', '.join(_fields_at(VideoRequest, first['loc'][:-1]) or allowed_fields)}"
+        )
     elif kind == "missing":
         reason = "is required"
     elif kind == "json_invalid":

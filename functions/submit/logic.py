@@ -1,0 +1,140 @@
+"""Submit: create the provider task for a job's current attempt, exactly once.
+
+Idempotent per job and attempt. Before the create call the attempt records ``create_started_at``; after it,
+the task. A retry (Lambda's or Step Functions') that finds the task returns it; one that finds only
+``create_started_at`` knows a previous create may have been accepted and billed, so it reconciles where the
+dialect can (Kling, by external_task_id) and otherwise fails the job with ``submit_ambiguous`` instead of
+creating a second, billed task.
+"""
+
+from __future__ import annotations
+
+from functions.common.errors import InvalidRequestError, RetryableError, SubmitAmbiguousError
+from functions.common.jobs import Attempt, JobRecord, JobStatus, StaleTransitionError
+from functions.common.poll_policy import first_wait_seconds
+from functions.common.video_request import ImageInput, VideoRequest
+from functions.common.workflow import StepState, WorkflowDeps
+from functions.providers.base import ProviderTask, VideoProvider
+
+AMBIGUOUS_MESSAGE = (
+    "The provider did not answer the create call for {model}, so we do not know whether it accepted the job. "
+    "It may still be rendering it, and billing for it. We did not submit again, so you are not charged twice. "
+    "Check your CometAPI dashboard before retrying."
+)
+
+
+def model_for_attempt(request: VideoRequest, attempt: int) -> str:
+    return request.model if attempt == 0 else request.fallback_models[attempt - 1]
+
+
+def submit_job(state: StepState, deps: WorkflowDeps) -> StepState:
+    record = deps.jobs.require(state.job_id)
+    if record.status.is_terminal:
+        return state.next(outcome="finished")
+    original = deps.stored_request(record.request)
+    model_id = model_for_attempt(original, state.attempt)
+    spec = deps.catalog.models[model_id]
+    request = original if state.attempt == 0 else original.for_fallback(spec)
+    provider = deps.providers.for_model(model_id)
+
+    existing = record.attempts[state.attempt] if len(record.attempts) > state.attempt else None
+    if existing is not None and existing.task is not None:
+        return _submitted(state, deps, request, ProviderTask.model_validate(existing.task))
+    if existing is not None and existing.create_started_at is not None:
+        # A previous invocation sent (or was about to send) the create and never recorded its answer.
+        return _recover_unknown_create(state, deps, record, request, provider)
+
+    attempts = [*record.attempts[: state.attempt], Attempt(model=model_id, create_started_at=deps.clock())]
+    try:
+        deps.jobs.transition(state.job_id, JobStatus.SUBMITTING, attempts=attempts, model=model_id, progress=0)
+    except StaleTransitionError:
+        return state.next(outcome="finished")  # cancelled meanwhile
+    try:
+        task = provider.submit(_with_image_bytes(request, deps), state.job_id)
+    except SubmitAmbiguousError:
+        return _recover_unknown_create(state, deps, deps.jobs.require(state.job_id), request, provider)
+    except RetryableError:
+        # Refused before anything was accepted (429, 503, connection refused): safe to create again later.
+        _forget_create(state, deps, attempts)
+        raise
+    return _submitted(state, deps, request, task, attempts)
+
+
+def _recover_unknown_create(
+    state: StepState, deps: WorkflowDeps, record: JobRecord, request: VideoRequest, provider: VideoProvider
+) -> StepState:
+    task = provider.reconcile(state.job_id, request) if provider.supports_reconcile else None
+    if task is not None:
+        return _submitted(state, deps, request, task, record.attempts)
+    if provider.supports_reconcile:
+        # The provider can tell, and says it has no task for this job: nothing was accepted. Create afresh.
+        _forget_create(state, deps, record.attempts)
+        raise SubmitAmbiguousRetryError(f"the create for job {state.job_id} was not accepted; creating again")
+    raise SubmitAmbiguousError(AMBIGUOUS_MESSAGE.format(model=request.model))
+
+
+class SubmitAmbiguousRetryError(RetryableError):
+    """Reconciliation proved the lost create was never accepted: Step Functions retries the Submit."""
+
+    code = "provider_unavailable"
+
+
+def _forget_create(state: StepState, deps: WorkflowDeps, attempts: list[Attempt]) -> None:
+    cleared = [*attempts[: state.attempt], attempts[state.attempt].model_copy(update={"create_started_at": None})]
+    deps.jobs.update(state.job_id, expect=JobStatus.SUBMITTING, attempts=cleared)
+
+
+def _submitted(
+    state: StepState,
+    deps: WorkflowDeps,
+    request: VideoRequest,
+    task: ProviderTask,
+    attempts: list[Attempt] | None = None,
+) -> StepState:
+    spec = deps.catalog.models[task.model]
+    fixed = (
+        request.poll_interval_seconds
+        if request.poll_interval_seconds is not None
+        else deps.settings.videogen_poll_interval_seconds
+    )
+    wait = first_wait_seconds(spec, fixed_interval=fixed)
+    if attempts is not None:
+        recorded = [
+            *attempts[: state.attempt],
+            attempts[state.attempt].model_copy(update={"task": task.model_dump(mode="json")}),
+        ]
+        try:
+            deps.jobs.transition(
+                state.job_id,
+                JobStatus.IN_PROGRESS,
+                attempts=recorded,
+                submitted_at=task.submitted_at,
+                cost_usd=spec.estimate_cost_usd(request.seconds or spec.seconds.default, request.mode),
+                next_poll_at=deps.clock() + wait,
+            )
+        except StaleTransitionError:
+            return state.next(outcome="finished")
+    return state.next(outcome="submitted", wait_seconds=wait, error=None, output=None)
+
+
+def _with_image_bytes(request: VideoRequest, deps: WorkflowDeps) -> VideoRequest:
+    """Images we uploaded ourselves (S3 keys) are read back here, just before the create."""
+    if not any(image.s3_key for image in request.images):
+        return request
+    images = []
+    for index, image in enumerate(request.images):
+        if image.s3_key is None:
+            images.append(image)
+            continue
+        try:
+            obj = deps.s3.get_object(Bucket=deps.settings.video_bucket_name, Key=image.s3_key)
+        except deps.s3.exceptions.NoSuchKey as exc:
+            raise InvalidRequestError(
+                f"images[{index}]: the uploaded image {image.s3_key} is gone", param=f"images[{index}]"
+            ) from exc
+        images.append(
+            ImageInput(
+                data=obj["Body"].read(), media_type=image.media_type or obj.get("ContentType"), filename=image.filename
+            )
+        )
+    return request.model_copy(update={"images": images})

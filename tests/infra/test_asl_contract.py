@@ -1,0 +1,102 @@
+"""The state machine file's contract with the code: names, routes, retries, catches, substitutions."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from functions.common.errors import ERRORS_BY_NAME, RetryableError
+from functions.common.video_request import MAX_FALLBACK_MODELS, VideoRequest
+from functions.common.workflow import StepState
+from functions.providers.catalog import load_catalog
+from infra.config import ASL_PATH, ASL_SUBSTITUTIONS, PLACEHOLDER, WORKFLOW_FUNCTIONS, load_definition
+
+LAMBDA_TRANSIENT = {
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+}
+
+
+@pytest.fixture(scope="module")
+def asl() -> dict[str, Any]:
+    definition: dict[str, Any] = json.loads(ASL_PATH.read_text())
+    return definition
+
+
+def tasks(asl: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {name: state for name, state in asl["States"].items() if state["Type"] == "Task"}
+
+
+def test_every_placeholder_has_a_substitution_and_every_substitution_is_used() -> None:
+    # Given the raw file / When its placeholders are listed / Then they are exactly the substitutions
+    placeholders = set(PLACEHOLDER.findall(ASL_PATH.read_text()))
+    assert placeholders == set(ASL_SUBSTITUTIONS)
+    assert set(ASL_SUBSTITUTIONS.values()) <= set(WORKFLOW_FUNCTIONS)
+    definition = load_definition({key: f"arn:test:{key}" for key in WORKFLOW_FUNCTIONS})
+    assert "${" not in definition
+
+
+def test_every_transition_names_an_existing_state_and_every_state_is_reachable(asl: dict[str, Any]) -> None:
+    states = asl["States"]
+    targets: set[str] = {asl["StartAt"]}
+    for state in states.values():
+        targets.update(t for t in (state.get("Next"), state.get("Default")) if t)
+        targets.update(choice["Next"] for choice in state.get("Choices", []))
+        targets.update(catch["Next"] for catch in state.get("Catch", []))
+    assert targets <= set(states), targets - set(states)
+    assert set(states) <= targets, f"unreachable: {set(states) - targets}"
+
+
+def test_every_task_retries_transient_errors_and_catches_everything(asl: dict[str, Any]) -> None:
+    for name, state in tasks(asl).items():
+        retried = {error for retrier in state["Retry"] for error in retrier["ErrorEquals"]}
+        assert retried >= LAMBDA_TRANSIENT, name
+        assert all(retrier.get("JitterStrategy") == "FULL" for retrier in state["Retry"]), name
+        assert any(catch["ErrorEquals"] == ["States.ALL"] for catch in state["Catch"]), name
+
+
+def test_every_error_name_is_a_real_exception_class_or_an_aws_name(asl: dict[str, Any]) -> None:
+    for name, state in tasks(asl).items():
+        for rule in [*state["Retry"], *state["Catch"]]:
+            for error in rule["ErrorEquals"]:
+                assert error in ERRORS_BY_NAME or error.startswith(("States.", "Lambda.")), (name, error)
+
+
+def test_only_retryable_errors_are_retried(asl: dict[str, Any]) -> None:
+    retryable = {name for name, cls in ERRORS_BY_NAME.items() if issubclass(cls, RetryableError)}
+    for name, state in tasks(asl).items():
+        ours = {e for retrier in state["Retry"] for e in retrier["ErrorEquals"] if e in ERRORS_BY_NAME}
+        assert ours <= retryable, (name, ours - retryable)
+
+
+def test_all_paths_lead_to_finalize(asl: dict[str, Any]) -> None:
+    for name, state in tasks(asl).items():
+        if name != "Finalize":
+            assert all(catch["Next"] == "Finalize" for catch in state["Catch"]), name
+    routes = {choice["StringEquals"] for choice in asl["States"]["Route"]["Choices"]}
+    outcomes = set(StepState.model_fields["outcome"].annotation.__args__[0].__args__)  # type: ignore[union-attr]
+    assert routes <= outcomes
+    assert asl["States"]["Route"]["Default"] == "Finalize"
+
+
+def test_execution_timeout_is_above_the_longest_possible_job(asl: dict[str, Any]) -> None:
+    # Given the longest wait a request may ask for, for the first model and each fallback
+    field = VideoRequest.model_fields["max_wait_seconds"]
+    longest_request = max(m.le for m in field.metadata if hasattr(m, "le"))
+    longest_catalog = max(spec.polling.max_wait_seconds for spec in load_catalog().models.values())
+    longest = max(longest_request, longest_catalog) * (1 + MAX_FALLBACK_MODELS)
+    # Then the execution times out only after all of them
+    assert asl["TimeoutSeconds"] > longest
+
+
+def test_statelint_accepts_the_definition() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "statelint", str(ASL_PATH)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
