@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from decimal import Decimal
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -130,8 +131,9 @@ def from_dynamo(value: Any) -> Any:
 
 
 class JobRepository:
-    def __init__(self, table: Table):
+    def __init__(self, table: Table, clock: Callable[[], float] = time.time):
         self.table = table
+        self.clock = clock
 
     def create(self, record: JobRecord) -> None:
         """Put the record; a job id that already exists is refused."""
@@ -196,7 +198,7 @@ class JobRepository:
         self.table.update_item(
             Key={"job_id": job_id},
             UpdateExpression="SET event_emitted_at = :now",
-            ExpressionAttributeValues={":now": to_dynamo(time.time())},
+            ExpressionAttributeValues={":now": to_dynamo(self.clock())},
         )
 
     def _update(

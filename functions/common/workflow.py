@@ -89,16 +89,19 @@ class StepState(BaseModel):
 class ProviderSource:
     """Builds the adapter for a model, sharing one HTTP session and one key lookup per Lambda container."""
 
-    def __init__(self, settings: ProviderSettings, catalog: Catalog | None = None):
+    def __init__(
+        self, settings: ProviderSettings, catalog: Catalog | None = None, clock: Callable[[], float] = time.time
+    ):
         self.settings = settings
         self.catalog = catalog or load_catalog()
+        self.clock = clock
 
     @cached_property
     def http(self) -> ProviderHttp:
         return build_http(self.settings)
 
     def for_model(self, model_id: str) -> VideoProvider:
-        return provider_for(model_id, self.http, self.catalog)
+        return provider_for(model_id, self.http, self.catalog, clock=self.clock)
 
     @property
     def base_url_is_loopback(self) -> bool:
@@ -120,14 +123,18 @@ class WorkflowDeps:
     clock: Callable[[], float] = time.time
 
     @classmethod
-    def from_environment(cls) -> WorkflowDeps:
+    def from_environment(cls, catalog: Catalog | None = None, clock: Callable[[], float] = time.time) -> WorkflowDeps:
+        """From the Lambda environment. ``catalog`` and ``clock`` reach the adapters too (one of each)."""
         settings = WorkflowSettings()
+        catalog = catalog or load_catalog()
         return cls(
             settings=settings,
-            jobs=JobRepository(boto3.resource("dynamodb").Table(settings.jobs_table_name)),
+            jobs=JobRepository(boto3.resource("dynamodb").Table(settings.jobs_table_name), clock=clock),
             s3=boto3.client("s3"),
             events=EventPublisher(boto3.client("events"), settings.event_bus_name),
-            providers=ProviderSource(ProviderSettings()),
+            providers=ProviderSource(ProviderSettings(), catalog, clock),
+            catalog=catalog,
+            clock=clock,
         )
 
     def stored_request(self, request: dict[str, Any]) -> VideoRequest:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 from functions.common.settings import ProviderSettings
 from functions.providers.base import VideoProvider
 from functions.providers.catalog import Catalog, Dialect, load_catalog
@@ -21,10 +24,12 @@ def build_http(settings: ProviderSettings, policy: HttpPolicy | None = None) -> 
     return ProviderHttp(base_url=settings.cometapi_base_url, api_key=settings.api_key(), policy=policy or HttpPolicy())
 
 
-def provider_for(model_id: str, http: ProviderHttp, catalog: Catalog | None = None) -> VideoProvider:
+def provider_for(
+    model_id: str, http: ProviderHttp, catalog: Catalog | None = None, *, clock: Callable[[], float] = time.time
+) -> VideoProvider:
     """The adapter that speaks ``model_id``'s dialect. The model must be in the catalog."""
     catalog = catalog or load_catalog()
     spec = catalog.get(model_id)
     if spec is None:
         raise KeyError(model_id)
-    return ADAPTERS[spec.dialect](http, catalog)
+    return ADAPTERS[spec.dialect](http, catalog, clock=clock)

@@ -284,7 +284,11 @@ class ProviderHttp:
 
             answer = _answer_of(response, method, path)
             logger.debug("%s %s -> %d", method, path, answer.status)
-            if (answer.ok and isinstance(answer.body, dict)) or answer.status in accept_statuses or answer.status == 204:
+            if (
+                (answer.ok and isinstance(answer.body, dict))
+                or answer.status in accept_statuses
+                or answer.status == 204
+            ):
                 return answer
             if answer.ok:
                 answer.json_object()  # raises: a 2xx that is not a JSON object is never success

@@ -39,6 +39,8 @@ from functions.providers.http import (
 
 TEXT2VIDEO = "text2video"
 IMAGE2VIDEO = "image2video"
+TASK_NOT_FOUND = 1203
+"""Kling's "requested resource does not exist" (HTTP 404): its own form of task_not_exist right after a create."""
 
 
 def kling_code(body: Any) -> int | None:
@@ -129,7 +131,7 @@ class KlingProvider(VideoProvider):
             classify=classify_kling_error,
             accept_statuses=frozenset({400, 404}),
         )
-        if mentions_task_not_exist(answer.body):
+        if mentions_task_not_exist(answer.body) or kling_code(answer.body) == TASK_NOT_FOUND:
             return self.not_found_state(task, answer.body)
         return normalize_kling(self._envelope(answer))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -52,14 +53,19 @@ def store_job(state: StepState, deps: WorkflowDeps) -> StepState:
             manifest_key=manifest_key,
         )
     except StaleTransitionError:
-        return state.next(outcome="finished")  # cancelled while storing; Finalize reports the cancellation
+        # Cancelled while storing: nothing of the job may stay behind; Finalize reports the cancellation.
+        deps.s3.delete_objects(
+            Bucket=stored.bucket, Delete={"Objects": [{"Key": stored.key}, {"Key": manifest_key}], "Quiet": True}
+        )
+        return state.next(outcome="finished")
     return state.next(outcome="stored", output=None)
 
 
 def _download(
     output: OutputLocation, provider: VideoProvider, deps: WorkflowDeps, key: str, record: JobRecord
 ) -> StoredObject:
-    check_output_url(output.url, allow_loopback=deps.providers.base_url_is_loopback)
+    guard = functools.partial(check_output_url, allow_loopback=deps.providers.base_url_is_loopback)
+    guard(output.url)
     return stream_to_s3(
         output.url,
         headers=provider.download_headers(output.needs_auth),
@@ -68,6 +74,7 @@ def _download(
         key=key,
         max_bytes=deps.settings.max_video_bytes,
         metadata={"job-id": record.job_id, "model": record.model},
+        url_guard=guard,  # every redirect target is checked too
     )
 
 

@@ -9,7 +9,12 @@ creating a second, billed task.
 
 from __future__ import annotations
 
-from functions.common.errors import InvalidRequestError, RetryableError, SubmitAmbiguousError
+from functions.common.errors import (
+    InvalidRequestError,
+    ProviderUnavailableError,
+    RetryableError,
+    SubmitAmbiguousError,
+)
 from functions.common.jobs import Attempt, JobRecord, JobStatus, StaleTransitionError
 from functions.common.poll_policy import first_wait_seconds
 from functions.common.video_request import ImageInput, VideoRequest
@@ -69,14 +74,12 @@ def _recover_unknown_create(
     if provider.supports_reconcile:
         # The provider can tell, and says it has no task for this job: nothing was accepted. Create afresh.
         _forget_create(state, deps, record.attempts)
-        raise SubmitAmbiguousRetryError(f"the create for job {state.job_id} was not accepted; creating again")
+        # A name the ASL's Submit Retry matches: Step Functions retries, and the retry creates afresh.
+        raise ProviderUnavailableError(
+            f"the create for job {state.job_id} never reached the provider (it has no task for this job); "
+            "creating it again"
+        )
     raise SubmitAmbiguousError(AMBIGUOUS_MESSAGE.format(model=request.model))
-
-
-class SubmitAmbiguousRetryError(RetryableError):
-    """Reconciliation proved the lost create was never accepted: Step Functions retries the Submit."""
-
-    code = "provider_unavailable"
 
 
 def _forget_create(state: StepState, deps: WorkflowDeps, attempts: list[Attempt]) -> None:

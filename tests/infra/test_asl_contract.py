@@ -75,6 +75,26 @@ def test_only_retryable_errors_are_retried(asl: dict[str, Any]) -> None:
         assert ours <= retryable, (name, ours - retryable)
 
 
+def test_every_retryable_error_is_retried_by_the_provider_facing_steps(asl: dict[str, Any]) -> None:
+    # Step Functions matches exact names: a RetryableError subclass the ASL does not name is never retried
+    retryable = {name for name, cls in ERRORS_BY_NAME.items() if issubclass(cls, RetryableError)}
+    for name in ("Submit", "Poll"):
+        retried = {e for retrier in asl["States"][name]["Retry"] for e in retrier["ErrorEquals"]}
+        assert retryable <= retried, (name, retryable - retried)
+
+
+def test_every_error_class_defined_is_registered() -> None:
+    import functions.common.errors as errors_module
+
+    defined = {
+        name
+        for name, value in vars(errors_module).items()
+        if isinstance(value, type) and issubclass(value, errors_module.VideogenError)
+    }
+    abstract = {"VideogenError", "RetryableError"}
+    assert defined - abstract == set(ERRORS_BY_NAME)
+
+
 def test_all_paths_lead_to_finalize(asl: dict[str, Any]) -> None:
     for name, state in tasks(asl).items():
         if name != "Finalize":

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -41,5 +43,25 @@ def workflow(aws: None, simulator: CometApiSimulator, monkeypatch: pytest.Monkey
     monkeypatch.setenv("VIDEOGEN_POLL_INTERVAL_SECONDS", "0")
     workflow_dependencies.cache_clear()
     with route_invocations(LambdaRegistry.workflow()) as registry:
-        yield WorkflowHarness(resources, registry, simulator)
+        yield WorkflowHarness(resources, registry, simulator, monkeypatch)
     workflow_dependencies.cache_clear()
+
+
+@pytest.fixture
+def sfn_retry_waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Compress the waits of the ASL's Retry blocks; the list collects every wait Step Functions asked for.
+
+    moto's executor sleeps each Retry interval for real (``time.sleep`` in its retrier). Tests of a Retry path
+    (IntervalSeconds 2-5 s with full jitter) let it sleep at most 10 ms instead.
+    """
+    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+
+    assert vars(retrier_decl).get("time") is time, "moto's retrier no longer sleeps through time.sleep"
+    asked: list[float] = []
+
+    def short_sleep(seconds: float) -> None:
+        asked.append(seconds)
+        time.sleep(min(seconds, 0.01))
+
+    monkeypatch.setattr(f"{retrier_decl.__name__}.time", SimpleNamespace(sleep=short_sleep))
+    return asked

@@ -1,0 +1,168 @@
+"""The `videogen` command: models, simulator, generate."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from functions.common.errors import InvalidRequestError, VideogenError
+from functions.providers.catalog import Catalog, ModelSpec, PerSecondPrice, PerTaskPrice, load_catalog
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_INVALID = 2
+EXIT_INTERRUPTED = 130
+
+
+def price_text(spec: ModelSpec) -> str:
+    price = spec.price
+    if isinstance(price, PerSecondPrice):
+        return f"${price.usd:.2f}/s"
+    if isinstance(price, PerTaskPrice):
+        return f"${price.usd:.2f}/task"
+    cells = sorted(price.table.values())
+    return f"${cells[0]:.2f}–${cells[-1]:.2f}/task"
+
+
+def models_table(catalog: Catalog) -> Table:
+    table = Table(title="videogen models (functions/providers/catalog.json)")
+    for column in ("model", "dialect", "modes", "seconds", "sizes", "options", "price", "typical render", "notes"):
+        table.add_column(column)
+    for spec in catalog.models.values():
+        seconds = ", ".join(f"[b]{s}[/b]" if s == spec.seconds.default else str(s) for s in spec.seconds.allowed)
+        table.add_row(
+            spec.id,
+            spec.dialect.value,
+            ", ".join(m.value for m in spec.modes),
+            seconds,
+            ", ".join(f.size for f in spec.formats),
+            ", ".join(spec.options) or "-",
+            price_text(spec),
+            f"{spec.latency.min_seconds}–{spec.latency.max_seconds} s",
+            f"deprecated: {spec.deprecated.note}" if spec.deprecated else "",
+        )
+    return table
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="videogen", description="AI video generation into your own S3.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    commands.add_parser("models", help="list the models and what they accept")
+
+    simulator = commands.add_parser("simulator", help="run the CometAPI simulator")
+    simulator.add_argument("--port", type=int, default=8765)
+    simulator.add_argument("--host", default="127.0.0.1")
+    simulator.add_argument("--time-scale", type=float, default=0.02, help="render time multiplier (0 = instant)")
+    simulator.add_argument("--shape", choices=("reference", "tutorial", "wrapped"), default="reference")
+
+    generate = commands.add_parser("generate", help="generate one video")
+    generate.add_argument("prompt")
+    generate.add_argument("--model", required=True)
+    generate.add_argument("--image", action="append", default=[], help="a local file or an https URL (repeatable)")
+    generate.add_argument("--seconds", type=int)
+    generate.add_argument("--size")
+    generate.add_argument("--aspect-ratio")
+    generate.add_argument("--negative-prompt")
+    generate.add_argument("--cfg-scale", type=float)
+    generate.add_argument("--mode", choices=("std", "pro"))
+    generate.add_argument("--seed", type=int)
+    generate.add_argument("--fallback", action="append", default=[], help="a model to fall back to (repeatable)")
+    generate.add_argument("--out", type=Path, help="where to save the video (default output/<job id>.mp4)")
+    generate.add_argument("--poll-interval", type=int, help="fixed seconds between polls (default: adaptive)")
+    generate.add_argument("--json", action="store_true", help="end with one JSON object on stdout")
+    return parser
+
+
+def request_fields(args: argparse.Namespace) -> dict[str, Any]:
+    """The VideoRequest fields the flags name; local image paths are read here (the CLI's job)."""
+    images: list[Any] = []
+    for index, value in enumerate(args.image):
+        if value.startswith(("https://", "http://")):
+            images.append(value)
+            continue
+        path = Path(value)
+        if not path.is_file():
+            raise InvalidRequestError(
+                f"images[{index}]: {value} is not a file or an https URL", param=f"images[{index}]"
+            )
+        images.append({"data": path.read_bytes(), "filename": path.name})
+    fields: dict[str, Any] = {
+        "model": args.model,
+        "prompt": args.prompt,
+        "images": images,
+        "seconds": args.seconds,
+        "size": args.size,
+        "aspect_ratio": args.aspect_ratio,
+        "negative_prompt": args.negative_prompt,
+        "cfg_scale": args.cfg_scale,
+        "mode": args.mode,
+        "seed": args.seed,
+        "fallback_models": args.fallback,
+    }
+    return {name: value for name, value in fields.items() if value not in (None, [])}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "models":
+        Console().print(models_table(load_catalog()))
+        return EXIT_OK
+    if args.command == "simulator":
+        from local.simulator import serve_forever  # noqa: PLC0415 - PyAV loads only when simulating
+
+        serve_forever(port=args.port, host=args.host, time_scale=args.time_scale, shape=args.shape)
+        return EXIT_OK
+    return run_generate(args)
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    from local.generate import GenerateInterrupted, GenerateOutcome, generate  # noqa: PLC0415 - keeps startup light
+
+    err = Console(stderr=True)
+    try:
+        fields = request_fields(args)
+        interval = args.poll_interval if args.poll_interval is not None else _env_interval()
+        outcome: GenerateOutcome = generate(fields, out=args.out, poll_interval=interval, console=err)
+    except InvalidRequestError as exc:
+        return _report_invalid(exc, args.json, err)
+    except GenerateInterrupted as interrupted:
+        err.print(f"[yellow]cancelled[/yellow] job {interrupted.outcome.id}")
+        if args.json:
+            print(json.dumps(interrupted.outcome.as_json()))
+        return EXIT_INTERRUPTED
+    except KeyboardInterrupt:
+        err.print("[yellow]interrupted before the job started[/yellow]")
+        return EXIT_INTERRUPTED
+    except VideogenError as exc:  # failed before a job existed (e.g. the stack could not start the workflow)
+        err.print(f"[red]failed[/red] {exc.code}: {exc.message}")
+        if args.json:
+            print(json.dumps({"id": None, "status": "failed", "error": exc.to_dict()}))
+        return EXIT_FAILED
+    if args.json:
+        print(json.dumps(outcome.as_json()))
+    return EXIT_OK if outcome.status == "completed" else EXIT_FAILED
+
+
+def _report_invalid(exc: InvalidRequestError, as_json: bool, err: Console) -> int:
+    err.print(f"[red]invalid request[/red] {exc.message}")
+    if as_json:
+        print(json.dumps({"id": None, "status": "invalid", "error": exc.to_dict()}))
+    return EXIT_INVALID
+
+
+def _env_interval() -> int | None:
+    value = os.environ.get("VIDEOGEN_POLL_INTERVAL_SECONDS")
+    return int(value) if value else None
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,134 @@
+"""The embedded local stack: the product on a laptop, with no AWS account and no daemons.
+
+- moto in server mode on a free loopback port, with its Step Functions executor on;
+- the workflow's Lambda task states routed to the real handlers in this process (local/lambdas.py, the
+  same registry the workflow tests use);
+- resources created from infra.config by local/resources.py, the state machine from the same ASL file;
+- the CometAPI key in (local) Secrets Manager, read by the handlers exactly as in AWS;
+- the CometAPI simulator on a free port, unless COMETAPI_KEY is set (then the real provider is used).
+
+Everything in this process talks to moto through AWS_ENDPOINT_URL, which the stack sets while it runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import requests
+
+from functions.common.jobs import JobRepository
+from functions.common.settings import DEFAULT_COMETAPI_BASE_URL
+from functions.common.workflow import workflow_dependencies
+from infra.config import LOCAL_NAMES
+from local.lambdas import LambdaRegistry, route_invocations
+from local.resources import REGION, LocalResources, provision
+
+LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": REGION}
+MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+SIMULATOR_TIME_SCALE = 0.02
+"""A two-minute render takes about 2.4 s: quick, yet long enough to watch the progress."""
+
+
+@dataclass
+class LocalStack:
+    endpoint_url: str
+    resources: LocalResources
+    registry: LambdaRegistry
+    provider_base_url: str
+    simulated: bool
+
+    def client(self, service: str) -> Any:
+        make_client: Any = boto3.client  # one name for every service: the stubs type each service separately
+        return make_client(service, region_name=REGION, endpoint_url=self.endpoint_url)
+
+    @property
+    def jobs(self) -> JobRepository:
+        dynamodb = boto3.resource("dynamodb", region_name=REGION, endpoint_url=self.endpoint_url)
+        return JobRepository(dynamodb.Table(self.resources.table))
+
+
+@contextmanager
+def patched_environ(values: dict[str, str | None]) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in values}
+    try:
+        for name, value in values.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@contextmanager
+def local_stack(
+    *,
+    simulator_time_scale: float = SIMULATOR_TIME_SCALE,
+    poll_interval: int | None = None,
+    simulated_poll_interval: int | None = None,
+) -> Iterator[LocalStack]:
+    """Start everything, yield the running stack, stop everything (also on Ctrl-C).
+
+    ``poll_interval`` fixes the polling interval; ``simulated_poll_interval`` does so only when the simulator
+    stands in for CometAPI (its renders take seconds, so the real-world policy would mostly wait).
+    """
+    from moto.server import ThreadedMotoServer  # noqa: PLC0415 - moto is only for the local stack
+
+    api_key = os.environ.get("COMETAPI_KEY") or None
+    simulated = api_key is None
+    if simulated and poll_interval is None:
+        poll_interval = simulated_poll_interval
+    with ExitStack() as stack:
+        if api_key:
+            base_url = os.environ.get("COMETAPI_BASE_URL") or DEFAULT_COMETAPI_BASE_URL
+        else:
+            from local.simulator import CometApiSimulator  # noqa: PLC0415 - PyAV loads only when simulating
+
+            simulator = stack.enter_context(CometApiSimulator(time_scale=simulator_time_scale))
+            base_url, api_key = simulator.base_url, simulator.api_key
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log lines among the progress
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        server.start()
+        stack.callback(server.stop)
+        host, port = server.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+        requests.post(f"{endpoint}/moto-api/config", json=MOTO_CONFIG, timeout=10).raise_for_status()
+
+        # MOTO_PORT: where moto's Step Functions executor sends its own Lambda calls in server mode.
+        base_env: dict[str, str | None] = {**LOCAL_CREDENTIALS, "AWS_ENDPOINT_URL": endpoint, "MOTO_PORT": str(port)}
+        stack.enter_context(patched_environ(base_env))
+        resources = provision(endpoint_url=endpoint)
+        secrets = boto3.client("secretsmanager", region_name=REGION, endpoint_url=endpoint)
+        secrets.create_secret(Name=LOCAL_NAMES["secret"], SecretString=api_key)
+
+        handler_env: dict[str, str | None] = {
+            **resources.environment(),
+            "COMETAPI_BASE_URL": base_url,
+            "COMETAPI_KEY": None,  # the handlers read the key from Secrets Manager, as deployed
+            "COMETAPI_KEY_SECRET_NAME": LOCAL_NAMES["secret"],
+            "VIDEOGEN_POLL_INTERVAL_SECONDS": str(poll_interval) if poll_interval is not None else None,
+            "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
+        }
+        stack.enter_context(patched_environ(handler_env))
+        workflow_dependencies.cache_clear()
+        stack.callback(workflow_dependencies.cache_clear)
+        registry = stack.enter_context(route_invocations(LambdaRegistry.workflow()))
+        yield LocalStack(
+            endpoint_url=endpoint,
+            resources=resources,
+            registry=registry,
+            provider_base_url=base_url,
+            simulated=simulated,
+        )
