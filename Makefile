@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install test lint typecheck pytest run bench simulator docs clean
+.PHONY: install test lint typecheck pytest run serve bench simulator docs clean
 
 install: $(STAMP)
 
@@ -30,6 +30,9 @@ test: lint typecheck pytest
 
 run: install
 	$(BIN)/videogen generate "A paper kite drifting above a wheat field on a windy afternoon" --model veo3-fast --out output/kite.mp4
+
+serve: install
+	$(BIN)/videogen serve --port 8080
 
 bench: install
 	$(BIN)/python benchmarks/store_streaming.py

@@ -65,7 +65,22 @@ LOCAL_NAMES = {
     "event_bus": "videogen-events",
     "state_machine": "videogen-video-generation",
     "secret": "videogen/cometapi-key",
+    "api_keys_table": "videogen-api-keys",
+    "idempotency_table": "videogen-idempotency",
 }
+
+API_FUNCTIONS: dict[str, FunctionSpec] = {
+    spec.key: spec
+    for spec in (
+        FunctionSpec("api", "functions.api.handler.handler", 512, 29, "The OpenAI-compatible /v1/videos API"),
+        FunctionSpec("authorizer", "functions.api.authorizer.handler", 256, 10, "Checks API keys (Bearer)"),
+    )
+}
+API_KEYS_TABLE_KEY = "key_hash"
+IDEMPOTENCY_TABLE_KEY = "id"
+"""Powertools idempotency's default key attribute; its TTL attribute is "expiration"."""
+IDEMPOTENCY_TTL_ATTRIBUTE = "expiration"
+MAX_REQUEST_BYTES = 10 * 1024 * 1024
 
 
 def workflow_environment(*, table: str, bucket: str, bus: str) -> dict[str, str]:
@@ -76,6 +91,19 @@ def workflow_environment(*, table: str, bucket: str, bus: str) -> dict[str, str]
         "EVENT_BUS_NAME": bus,
         "VIDEO_PREFIX": VIDEO_PREFIX,
         "INPUT_PREFIX": INPUT_PREFIX,
+    }
+
+
+def api_environment(
+    *, table: str, bucket: str, bus: str, state_machine_arn: str, api_keys_table: str, idempotency_table: str
+) -> dict[str, str]:
+    """The API function's environment: the workflow's names plus executions, keys and idempotency."""
+    return {
+        **workflow_environment(table=table, bucket=bucket, bus=bus),
+        "STATE_MACHINE_ARN": state_machine_arn,
+        "API_KEYS_TABLE_NAME": api_keys_table,
+        "IDEMPOTENCY_TABLE_NAME": idempotency_table,
+        "MAX_REQUEST_BYTES": str(MAX_REQUEST_BYTES),
     }
 
 

@@ -64,6 +64,21 @@ def build_parser() -> argparse.ArgumentParser:
     simulator.add_argument("--time-scale", type=float, default=0.02, help="render time multiplier (0 = instant)")
     simulator.add_argument("--shape", choices=("reference", "tutorial", "wrapped"), default="reference")
 
+    serve = commands.add_parser("serve", help="run the local stack and the OpenAI-compatible API")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--host", default="127.0.0.1")
+
+    keys = commands.add_parser("keys", help="manage API keys (deployed stack, or a running local stack)")
+    keys.add_argument("--table", default=os.environ.get("VIDEOGEN_API_KEYS_TABLE"), help="the API keys table")
+    keys.add_argument("--endpoint-url", help="the local stack's AWS endpoint (videogen serve prints it)")
+    key_commands = keys.add_subparsers(dest="keys_command", required=True)
+    create_key = key_commands.add_parser("create", help="create a key (shown once)")
+    create_key.add_argument("--owner", required=True, help="the tenant the key's jobs belong to")
+    create_key.add_argument("--name", default="")
+    key_commands.add_parser("list", help="list keys (never the keys themselves)")
+    revoke_key = key_commands.add_parser("revoke", help="revoke a key by its id")
+    revoke_key.add_argument("key_id")
+
     generate = commands.add_parser("generate", help="generate one video")
     generate.add_argument("prompt")
     generate.add_argument("--model", required=True)
@@ -121,7 +136,46 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         serve_forever(port=args.port, host=args.host, time_scale=args.time_scale, shape=args.shape)
         return EXIT_OK
+    if args.command == "serve":
+        from local.serve import serve  # noqa: PLC0415
+
+        return serve(host=args.host, port=args.port)
+    if args.command == "keys":
+        return run_keys(args)
     return run_generate(args)
+
+
+def run_keys(args: argparse.Namespace) -> int:
+    import boto3  # noqa: PLC0415
+
+    from functions.api.keys import ApiKeyStore  # noqa: PLC0415
+
+    if not args.table:
+        Console(stderr=True).print("[red]error[/red] name the API keys table: --table or VIDEOGEN_API_KEYS_TABLE")
+        return EXIT_INVALID
+    store = ApiKeyStore(boto3.resource("dynamodb", endpoint_url=args.endpoint_url).Table(args.table))
+    if args.keys_command == "create":
+        key, record = store.create(args.owner, args.name)
+        print(f"key id {record.key_id} for owner {record.owner}; the key (shown once, store it now):")
+        print(key)
+        return EXIT_OK
+    if args.keys_command == "list":
+        table = Table("key id", "owner", "name", "created", "revoked")
+        for record in store.list():
+            table.add_row(record.key_id, record.owner, record.name, _when(record.created_at), _when(record.revoked_at))
+        Console().print(table)
+        return EXIT_OK
+    if store.revoke(args.key_id):
+        print(f"revoked {args.key_id}")
+        return EXIT_OK
+    Console(stderr=True).print(f"[red]error[/red] no active key with id {args.key_id}")
+    return EXIT_FAILED
+
+
+def _when(timestamp: float | None) -> str:
+    import datetime  # noqa: PLC0415
+
+    return datetime.datetime.fromtimestamp(timestamp, datetime.UTC).strftime("%Y-%m-%d %H:%M") if timestamp else ""
 
 
 def run_generate(args: argparse.Namespace) -> int:

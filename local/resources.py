@@ -13,7 +13,15 @@ from typing import Any
 import boto3
 
 from functions.common.events import EVENT_SOURCE
-from infra.config import JOBS_TABLE, LOCAL_NAMES, WORKFLOW_FUNCTIONS, load_definition, workflow_environment
+from infra.config import (
+    API_KEYS_TABLE_KEY,
+    IDEMPOTENCY_TABLE_KEY,
+    JOBS_TABLE,
+    LOCAL_NAMES,
+    WORKFLOW_FUNCTIONS,
+    api_environment,
+    load_definition,
+)
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -28,8 +36,19 @@ class LocalResources:
     events_queue_url: str
     """An SQS queue subscribed to every videogen event on the bus (what tests and the CLI read events from)."""
 
+    api_keys_table: str
+    idempotency_table: str
+
     def environment(self) -> dict[str, str]:
-        return workflow_environment(table=self.table, bucket=self.bucket, bus=self.bus)
+        """Every local function's environment (the API's is a superset of the workflow's)."""
+        return api_environment(
+            table=self.table,
+            bucket=self.bucket,
+            bus=self.bus,
+            state_machine_arn=self.state_machine_arn,
+            api_keys_table=self.api_keys_table,
+            idempotency_table=self.idempotency_table,
+        )
 
 
 def function_arn(name: str) -> str:
@@ -61,6 +80,16 @@ def provision(session: boto3.Session | None = None, endpoint_url: str | None = N
             }
         ],
     )
+    for name, key in (
+        (LOCAL_NAMES["api_keys_table"], API_KEYS_TABLE_KEY),
+        (LOCAL_NAMES["idempotency_table"], IDEMPOTENCY_TABLE_KEY),
+    ):
+        dynamodb.create_table(
+            TableName=name,
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
+        )
     client("s3").create_bucket(Bucket=LOCAL_NAMES["video_bucket"])
 
     events = client("events")
@@ -90,4 +119,6 @@ def provision(session: boto3.Session | None = None, endpoint_url: str | None = N
         bus=LOCAL_NAMES["event_bus"],
         state_machine_arn=state_machine_arn,
         events_queue_url=queue_url,
+        api_keys_table=LOCAL_NAMES["api_keys_table"],
+        idempotency_table=LOCAL_NAMES["idempotency_table"],
     )

@@ -95,6 +95,9 @@ class JobRecord(BaseModel):
     event_id: str | None = None
     event_lease_until: float | None = None
     event_emitted_at: float | None = None
+    deleted_at: float | None = None
+    expires_at: int | None = None
+    """TTL (epoch seconds): DynamoDB removes the record of a deleted job after this."""
 
     @property
     def current_attempt(self) -> Attempt | None:

@@ -46,3 +46,13 @@ class WorkflowSettings(BaseSettings):
     max_video_bytes: int = 2 * 1024**3
     videogen_poll_interval_seconds: int | None = None
     """Fixes the polling interval for every job (local testing, or a provider that misreports progress)."""
+
+
+class ApiSettings(WorkflowSettings):
+    """The API Lambda: the workflow's names plus where executions, keys and idempotency records live."""
+
+    state_machine_arn: str
+    api_keys_table_name: str
+    idempotency_table_name: str
+    content_url_ttl_seconds: int = 900
+    max_request_bytes: int = 10 * 1024 * 1024

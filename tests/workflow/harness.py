@@ -82,8 +82,16 @@ class WorkflowHarness:
     def jobs(self) -> JobRepository:
         return JobRepository(boto3.resource("dynamodb").Table(self.resources.table))
 
-    def start(self, fields: dict[str, Any], *, job_id: str | None = None) -> str:
-        request = parse_video_request(fields, resolve=lambda host: ["93.184.216.34"], trusted=True)
+    def start(
+        self,
+        fields: dict[str, Any],
+        *,
+        job_id: str | None = None,
+        resolve: Callable[[str], list[str]] | None = None,
+        trusted: bool = True,
+    ) -> str:
+        """Validate (as every entry point does), create the record, start the execution."""
+        request = parse_video_request(fields, resolve=resolve or (lambda host: ["93.184.216.34"]), trusted=trusted)
         record = start_job(
             request,
             jobs=self.jobs,
