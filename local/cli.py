@@ -47,9 +47,19 @@ def models_table(catalog: Catalog) -> Table:
             ", ".join(spec.options) or "-",
             price_text(spec),
             f"{spec.latency.min_seconds}–{spec.latency.max_seconds} s",
-            f"deprecated: {spec.deprecated.note}" if spec.deprecated else "",
+            f"deprecated since {spec.deprecated.since}" if spec.deprecated else "",
         )
     return table
+
+
+def print_models(catalog: Catalog) -> None:
+    console = Console() if Console().is_terminal else Console(width=200)
+    console.print(models_table(catalog))
+    for spec in catalog.models.values():
+        if spec.deprecated:
+            console.print(f"[yellow]{spec.id}[/yellow]: {spec.deprecated.note}", soft_wrap=True)
+        if spec.price.note:
+            console.print(f"[dim]{spec.id} price: {spec.price.note}[/dim]", soft_wrap=True)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -129,7 +139,7 @@ def request_fields(args: argparse.Namespace) -> dict[str, Any]:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "models":
-        Console().print(models_table(load_catalog()))
+        print_models(load_catalog())
         return EXIT_OK
     if args.command == "simulator":
         from local.simulator import serve_forever  # noqa: PLC0415 - PyAV loads only when simulating

@@ -87,8 +87,30 @@ def openapi_document() -> dict[str, Any]:
     return document
 
 
+def errors_document() -> str:
+    """docs/errors.md: every stable error code, from the one error hierarchy."""
+    from functions.common.errors import ERROR_CLASSES, RetryableError  # noqa: PLC0415
+
+    lines = [
+        "# Error codes",
+        "",
+        "Every failure a user sees carries one of these stable codes (the job's `error.code`, the event's",
+        "`detail.error.code`, the API's `error.code`). Generated from `functions/common/errors.py` by",
+        "`make docs`; the class name is also the error name Step Functions retries or catches.",
+        "",
+        "| code | class | HTTP | retried | what happened, and what to do |",
+        "|---|---|---|---|---|",
+    ]
+    for cls in ERROR_CLASSES:
+        retried = "yes" if issubclass(cls, RetryableError) else "no"
+        doc = " ".join((cls.__doc__ or "").split())
+        lines.append(f"| `{cls.code}` | `{cls.__name__}` | {cls.http_status} | {retried} | {doc} |")
+    return "\n".join(lines) + "\n"
+
+
 def generated() -> dict[Path, str]:
     return {
+        DOCS / "errors.md": errors_document(),
         DOCS / "openapi.json": _json(openapi_document()),
         DOCS / "events" / "video-generation-completed.json": _json(event_schema(COMPLETED, ["completed"])),
         DOCS / "events" / "video-generation-failed.json": _json(event_schema(FAILED, ["failed", "cancelled"])),

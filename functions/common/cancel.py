@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 
 from functions.common.errors import JobCancelledError, VideogenError
 from functions.common.jobs import JobRecord, JobStatus, StaleTransitionError
+from functions.common.terminal_event import emit_terminal_event
 from functions.common.workflow import WorkflowDeps
-from functions.finalize.logic import emit_terminal_event
 from functions.providers.base import ProviderTask
 
 if TYPE_CHECKING:

@@ -41,6 +41,10 @@ class RetryableError(VideogenError):
 
 
 class ProviderRateLimitedError(RetryableError):
+    """CometAPI or the provider is rate limiting (HTTP 429, Kling 1302–1304). Retried with backoff; the job waits, it
+    does not fail.
+    """
+
     code = "rate_limited"
     http_status = 429
 
@@ -50,6 +54,10 @@ class ProviderRateLimitedError(RetryableError):
 
 
 class ProviderUnavailableError(RetryableError):
+    """CometAPI or the provider is unreachable or answered 5xx, or a download was cut short. Retried with backoff; if
+    it persists the job fails with this code: try again later.
+    """
+
     code = "provider_unavailable"
     http_status = 503
 
@@ -65,53 +73,76 @@ class TransientAwsError(RetryableError):
 
 
 class InvalidRequestError(VideogenError):
-    """The request itself is wrong. ``param`` names the field; nothing was sent to a provider."""
+    """The request itself is wrong: the message names the field and what is allowed. Nothing was sent to a provider."""
 
     code = "invalid_request"
     http_status = 400
 
 
 class UnauthorizedError(VideogenError):
+    """CometAPI refused the API key. Set a valid key: COMETAPI_KEY locally, the CometAPI key secret when deployed."""
+
     code = "unauthorized"
     http_status = 401
 
 
 class ContentFilteredError(VideogenError):
+    """The provider's content filter refused the prompt or image (often without a reason). Rephrase the prompt or use
+    another image.
+    """
+
     code = "content_filtered"
     http_status = 400
 
 
 class ProviderError(VideogenError):
-    """The provider answered with a permanent failure we have no finer name for."""
+    """The provider failed the job for a reason it gave (in the message) that has no finer code."""
 
     code = "provider_error"
 
 
 class SubmitAmbiguousError(VideogenError):
-    """A create call whose outcome is unknown: it may have been accepted (and billed). Never retried blindly."""
+    """A create call got no answer: the provider may have accepted (and be billing for) the job. Never retried
+    blindly; check the CometAPI dashboard before submitting again."""
 
     code = "submit_ambiguous"
 
 
 class GenerationTimeoutError(VideogenError):
+    """The model did not finish within its max wait (the catalog's, or the request's max_wait_seconds). Try again, or a
+    faster model.
+    """
+
     code = "timeout"
     http_status = 504
 
 
 class StuckInQueueError(VideogenError):
+    """The provider left the job queued past the model's stuck threshold (10 min). Falls back to the next fallback
+    model if the request named one.
+    """
+
     code = "stuck_in_queue"
     http_status = 504
 
 
 class OutputExpiredError(VideogenError):
+    """The provider's temporary download link had expired before the video could be stored. Generate the video again."""
+
     code = "output_expired"
 
 
 class OutputInvalidError(VideogenError):
+    """What the provider served is not a video (an HTML or JSON page, a wrong type, no MP4 signature, too large).
+    Generate again; report it if it repeats.
+    """
+
     code = "output_invalid"
 
 
 class JobCancelledError(VideogenError):
+    """The job was cancelled (DELETE on a running job, or Ctrl-C in the CLI)."""
+
     code = "cancelled"
     http_status = 409
 

@@ -249,13 +249,13 @@ BAD_REQUESTS = [
     pytest.param(
         text_request("veo3-fast", cfg_scale=0.5),
         "cfg_scale",
-        "cfg_scale: not supported by veo3-fast; options it supports: seed",
+        "cfg_scale: not supported by veo3-fast; options it supports: none",
         id="cfg-scale-on-veo",
     ),
     pytest.param(
         text_request("veo3-fast", negative_prompt="blurry"),
         "negative_prompt",
-        "negative_prompt: not supported by veo3-fast; options it supports: seed",
+        "negative_prompt: not supported by veo3-fast; options it supports: none",
         id="negative-prompt-on-veo",
     ),
     pytest.param(
@@ -317,7 +317,7 @@ BAD_REQUESTS = [
     pytest.param(
         text_request("veo3-fast", mode="pro"),
         "mode",
-        "mode: not supported by veo3-fast; options it supports: seed",
+        "mode: not supported by veo3-fast; options it supports: none",
         id="mode-on-veo",
     ),
     pytest.param(
@@ -704,8 +704,14 @@ def test_preset_camera_movement_needs_no_config() -> None:
 
 
 def test_seed_bounds_are_inclusive() -> None:
-    assert parse(text_request("veo3-fast", seed=0)).seed == 0
-    assert parse(text_request("veo3-fast", seed=4_294_967_295)).seed == 4_294_967_295
+    assert parse(image_request("gen3a_turbo", image=PUBLIC_IMAGE_URL, seed=0)).seed == 0
+    assert parse(image_request("gen3a_turbo", image=PUBLIC_IMAGE_URL, seed=4_294_967_295)).seed == 4_294_967_295
+
+
+def test_seed_on_a_model_that_takes_none_is_refused_not_dropped() -> None:
+    # Given veo3-fast, whose CometAPI endpoint documents no seed / Then a seed is refused, never silently ignored
+    with pytest.raises(InvalidRequestError, match="seed: not supported by veo3-fast"):
+        parse(text_request("veo3-fast", seed=7))
 
 
 def test_public_callback_url_is_kept_unchanged() -> None:
@@ -900,8 +906,8 @@ def test_for_fallback_from_kling_to_veo_drops_what_veo_does_not_take() -> None:
 
 
 def test_for_fallback_from_veo_to_kling_sets_kling_default_mode() -> None:
-    # Given an 8 s portrait veo request with a seed
-    request = parse(text_request("veo3-fast", size="9:16", seed=42, fallback_models=["kling-v1-6"]))
+    # Given an 8 s portrait veo request
+    request = parse(text_request("veo3-fast", size="9:16", fallback_models=["kling-v1-6"]))
     # When it is adapted to kling-v1-6
     fallback = request.for_fallback(spec_of("kling-v1-6"))
     # Then the nearest duration (10 is 2 away, 5 is 3), the portrait format, Kling's default mode, no seed
@@ -939,11 +945,17 @@ def test_for_fallback_without_the_format_uses_the_fallbacks_default() -> None:
     assert fallback.size == spec_of("veo3-fast").default_size
 
 
-def test_for_fallback_to_runway_keeps_seed_and_maps_the_format() -> None:
-    request = parse(image_request("veo3-fast", image=PUBLIC_IMAGE_URL, seed=7))
+def test_for_fallback_to_runway_maps_the_format_and_duration() -> None:
+    request = parse(image_request("veo3-fast", image=PUBLIC_IMAGE_URL))
     fallback = request.for_fallback(spec_of("gen3a_turbo"))
-    assert (fallback.seed, fallback.size, fallback.seconds) == (7, "1280x768", 10)
+    assert (fallback.seed, fallback.size, fallback.seconds) == (None, "1280x768", 10)
     assert fallback.images == request.images
+
+
+def test_for_fallback_from_runway_drops_the_seed_a_videos_model_does_not_take() -> None:
+    request = parse(image_request("gen3a_turbo", image=PUBLIC_IMAGE_URL, seed=7))
+    fallback = request.for_fallback(spec_of("veo3-fast"))
+    assert (fallback.seed, fallback.size, fallback.seconds) == (None, "1280x720", 8)
 
 
 @pytest.mark.parametrize(

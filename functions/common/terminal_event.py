@@ -1,0 +1,32 @@
+"""A job's one terminal event: claimed in the job record (with a lease), then emitted, then marked.
+
+Shared by Finalize and by cancellation, which may run side by side: the claim decides which one emits.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from functions.common.errors import TransientAwsError
+from functions.common.events import event_detail_for
+from functions.common.jobs import JobRecord
+from functions.common.workflow import WorkflowDeps
+
+
+def event_id_for(job_id: str) -> str:
+    """One id per job, the same on every retry, so consumers can de-duplicate too."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"videogen:job:{job_id}"))
+
+
+def emit_terminal_event(record: JobRecord, deps: WorkflowDeps) -> bool:
+    """Emit the job's one terminal event unless it was already emitted. True if this call emitted it."""
+    if record.event_emitted_at is not None:
+        return False
+    event_id = event_id_for(record.job_id)
+    if not deps.jobs.claim_event(record.job_id, event_id, now=deps.clock()):
+        if deps.jobs.require(record.job_id).event_emitted_at is not None:
+            return False
+        raise TransientAwsError(f"another finalizer is emitting the event of job {record.job_id}; retrying")
+    deps.events.publish(event_detail_for(record, event_id))
+    deps.jobs.mark_event_emitted(record.job_id)
+    return True
