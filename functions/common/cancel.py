@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from functions.common.errors import JobCancelledError, VideogenError
 from functions.common.jobs import JobRecord, JobStatus, StaleTransitionError
-from functions.common.terminal_event import emit_terminal_event
+from functions.common.terminal_event import emit_terminal_event, release_slots
 from functions.common.workflow import WorkflowDeps
 from functions.providers.base import ProviderTask
 
@@ -47,6 +47,7 @@ def cancel_job(
     with contextlib.suppress(sfn.exceptions.ExecutionDoesNotExist):
         sfn.stop_execution(executionArn=execution_arn(state_machine_arn, job_id), cause=reason)
     _cancel_provider_task(record, deps)
+    release_slots(record, deps)
     emit_terminal_event(record, deps)
     return deps.jobs.require(job_id)
 

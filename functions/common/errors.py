@@ -48,9 +48,11 @@ class ProviderRateLimitedError(RetryableError):
     code = "rate_limited"
     http_status = 429
 
-    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any):
+    def __init__(self, message: str, *, retry_after: float | None = None, concurrency: bool = False, **kwargs: Any):
         super().__init__(message, **kwargs)
         self.retry_after = retry_after
+        self.concurrency = concurrency
+        """The account is over its concurrency limit (Kling 1303): the job waits for a slot, it never fails."""
 
 
 class ProviderUnavailableError(RetryableError):

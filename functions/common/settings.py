@@ -46,6 +46,8 @@ class WorkflowSettings(BaseSettings):
     max_video_bytes: int = 2 * 1024**3
     videogen_poll_interval_seconds: int | None = None
     """Fixes the polling interval for every job (local testing, or a provider that misreports progress)."""
+    provider_concurrency: dict[str, int] = {}
+    """Caps on in-flight provider tasks per dialect, as JSON: PROVIDER_CONCURRENCY='{"kling": 5}'."""
 
 
 class ApiSettings(WorkflowSettings):

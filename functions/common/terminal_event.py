@@ -30,3 +30,11 @@ def emit_terminal_event(record: JobRecord, deps: WorkflowDeps) -> bool:
     deps.events.publish(event_detail_for(record, event_id))
     deps.jobs.mark_event_emitted(record.job_id)
     return True
+
+
+def release_slots(record: JobRecord, deps: WorkflowDeps) -> None:
+    """A finished job holds no provider slot, whatever path it took to its end (idempotent)."""
+    for model in {attempt.model for attempt in record.attempts}:
+        spec = deps.catalog.get(model)
+        if spec is not None:
+            deps.slots.release(spec.dialect.value, record.job_id)

@@ -18,6 +18,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict
 
+from functions.common.concurrency import ProviderSlots
 from functions.common.errors import ERRORS_BY_NAME, InternalError, VideogenError
 from functions.common.events import EventPublisher
 from functions.common.jobs import JobRepository
@@ -31,7 +32,7 @@ from functions.providers.http import ProviderHttp
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
 
-Outcome = Literal["submitted", "running", "succeeded", "fallback", "failed", "stored", "finished"]
+Outcome = Literal["submitted", "throttled", "running", "succeeded", "fallback", "failed", "stored", "finished"]
 
 
 class OutputLocation(BaseModel):
@@ -119,6 +120,7 @@ class WorkflowDeps:
     s3: S3Client
     events: EventPublisher
     providers: ProviderSource
+    slots: ProviderSlots
     catalog: Catalog = field(default_factory=load_catalog)
     clock: Callable[[], float] = time.time
 
@@ -127,15 +129,23 @@ class WorkflowDeps:
         """From the Lambda environment. ``catalog`` and ``clock`` reach the adapters too (one of each)."""
         settings = WorkflowSettings()
         catalog = catalog or load_catalog()
+        table = boto3.resource("dynamodb").Table(settings.jobs_table_name)
         return cls(
             settings=settings,
-            jobs=JobRepository(boto3.resource("dynamodb").Table(settings.jobs_table_name), clock=clock),
+            jobs=JobRepository(table, clock=clock),
+            slots=ProviderSlots(table, settings.provider_concurrency),
             s3=boto3.client("s3"),
             events=EventPublisher(boto3.client("events"), settings.event_bus_name),
             providers=ProviderSource(ProviderSettings(), catalog, clock),
             catalog=catalog,
             clock=clock,
         )
+
+    def fixed_poll_interval(self, request: VideoRequest) -> int | None:
+        """The request's poll_interval_seconds, else VIDEOGEN_POLL_INTERVAL_SECONDS, else None (adaptive)."""
+        if request.poll_interval_seconds is not None:
+            return request.poll_interval_seconds
+        return self.settings.videogen_poll_interval_seconds
 
     def stored_request(self, request: dict[str, Any]) -> VideoRequest:
         """A request read back from the job record: validated again (URLs re-checked), S3 keys allowed."""

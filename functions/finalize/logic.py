@@ -11,7 +11,7 @@ from typing import Any
 
 from functions.common.errors import InternalError, JobCancelledError
 from functions.common.jobs import JobRecord, JobStatus, StaleTransitionError
-from functions.common.terminal_event import emit_terminal_event
+from functions.common.terminal_event import emit_terminal_event, release_slots
 from functions.common.workflow import StepState, WorkflowDeps
 
 
@@ -19,6 +19,7 @@ def finalize_job(state: StepState, deps: WorkflowDeps) -> StepState:
     record = deps.jobs.require(state.job_id)
     if not record.status.is_terminal:
         record = _finish(state, record, deps)
+    release_slots(record, deps)
     emit_terminal_event(record, deps)
     return state.next(outcome="finished", output=None)
 

@@ -50,6 +50,8 @@ def poll_job(state: StepState, deps: WorkflowDeps) -> StepState:
     except ProviderError as exc:  # permanent: the provider lost or refused the task
         return _attempt_failed(state, deps, record, request, provider, task, exc)
 
+    if task_state.status.is_terminal:
+        deps.slots.release(spec.dialect.value, state.job_id)  # the provider's task no longer holds a slot
     if task_state.status is TaskStatus.SUCCEEDED:
         try:
             deps.jobs.transition(
@@ -92,11 +94,7 @@ def poll_job(state: StepState, deps: WorkflowDeps) -> StepState:
         )
         return _attempt_failed(state, deps, record, request, provider, task, stuck)
 
-    fixed = (
-        request.poll_interval_seconds
-        if request.poll_interval_seconds is not None
-        else deps.settings.videogen_poll_interval_seconds
-    )
+    fixed = deps.fixed_poll_interval(request)
     wait = next_wait_seconds(spec, elapsed_seconds=elapsed, progress=task_state.progress, fixed_interval=fixed)
     try:
         deps.jobs.transition(
@@ -125,6 +123,7 @@ def _attempt_failed(
     attempts[state.attempt] = attempts[state.attempt].model_copy(
         update={"error_code": error.code, "error_message": error.message}
     )
+    deps.slots.release(deps.catalog.models[task.model].dialect.value, state.job_id)
     has_fallback = state.attempt < len(request.fallback_models)
     falls_back = has_fallback and not isinstance(error, JobCancelledError)
     try:

@@ -40,6 +40,7 @@ from functions.providers.http import (
 TEXT2VIDEO = "text2video"
 IMAGE2VIDEO = "image2video"
 TASK_NOT_FOUND = 1203
+KLING_OVER_CONCURRENCY = 1303
 """Kling's "requested resource does not exist" (HTTP 404): its own form of task_not_exist right after a create."""
 
 
@@ -78,6 +79,7 @@ def classify_kling_error(answer: ProviderAnswer) -> VideogenError:
     if 1302 <= code <= 1304:
         return ProviderRateLimitedError(
             f"Kling is over its rate or concurrency limit (code {code}: {message}); the job waits and retries.",
+            concurrency=code == KLING_OVER_CONCURRENCY,
             details=details,
         )
     if 5000 <= code <= 5099:

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from functions.common.errors import (
     InvalidRequestError,
+    ProviderRateLimitedError,
     ProviderUnavailableError,
     RetryableError,
+    StuckInQueueError,
     SubmitAmbiguousError,
 )
 from functions.common.jobs import Attempt, JobRecord, JobStatus, StaleTransitionError
@@ -20,6 +22,10 @@ from functions.common.poll_policy import first_wait_seconds
 from functions.common.video_request import ImageInput, VideoRequest
 from functions.common.workflow import StepState, WorkflowDeps
 from functions.providers.base import ProviderTask, VideoProvider
+
+SLOT_RETRY_SECONDS = 15
+SLOT_WAIT_LIMIT_SECONDS = 20 * 3600
+"""Below the execution's 25 h timeout, so a job that never gets a slot still ends through Finalize."""
 
 AMBIGUOUS_MESSAGE = (
     "The provider did not answer the create call for {model}, so we do not know whether it accepted the job. "
@@ -48,6 +54,8 @@ def submit_job(state: StepState, deps: WorkflowDeps) -> StepState:
     if existing is not None and existing.create_started_at is not None:
         # A previous invocation sent (or was about to send) the create and never recorded its answer.
         return _recover_unknown_create(state, deps, record, request, provider)
+    if not deps.slots.acquire(spec.dialect.value, state.job_id):
+        return _wait_for_slot(state, deps, record, request, spec.dialect.value)
 
     attempts = [*record.attempts[: state.attempt], Attempt(model=model_id, create_started_at=deps.clock())]
     try:
@@ -58,11 +66,32 @@ def submit_job(state: StepState, deps: WorkflowDeps) -> StepState:
         task = provider.submit(_with_image_bytes(request, deps), state.job_id)
     except SubmitAmbiguousError:
         return _recover_unknown_create(state, deps, deps.jobs.require(state.job_id), request, provider)
+    except ProviderRateLimitedError as exc:
+        _forget_create(state, deps, attempts)
+        if exc.concurrency:  # the account is full (Kling 1303): wait for a slot like any job over our cap
+            deps.slots.release(spec.dialect.value, state.job_id)
+            return _wait_for_slot(state, deps, record, request, spec.dialect.value)
+        raise
     except RetryableError:
-        # Refused before anything was accepted (429, 503, connection refused): safe to create again later.
+        # Refused before anything was accepted (503, connection refused): safe to create again later.
         _forget_create(state, deps, attempts)
         raise
     return _submitted(state, deps, request, task, attempts)
+
+
+def _wait_for_slot(
+    state: StepState, deps: WorkflowDeps, record: JobRecord, request: VideoRequest, dialect: str
+) -> StepState:
+    """Over the cap: stay queued and try again after a wait, up to SLOT_WAIT_LIMIT_SECONDS in the queue."""
+    waited = deps.clock() - record.created_at
+    if waited > SLOT_WAIT_LIMIT_SECONDS:
+        raise StuckInQueueError(
+            f"The job waited {waited / 3600:.1f} h for one of the {dialect} provider's concurrency slots; every "
+            "slot stayed busy. Raise PROVIDER_CONCURRENCY if the provider account allows more, or retry later."
+        )
+    fixed = deps.fixed_poll_interval(request)
+    wait = fixed if fixed is not None else SLOT_RETRY_SECONDS
+    return state.next(outcome="throttled", wait_seconds=wait, error=None, output=None)
 
 
 def _recover_unknown_create(
@@ -95,11 +124,7 @@ def _submitted(
     attempts: list[Attempt] | None = None,
 ) -> StepState:
     spec = deps.catalog.models[task.model]
-    fixed = (
-        request.poll_interval_seconds
-        if request.poll_interval_seconds is not None
-        else deps.settings.videogen_poll_interval_seconds
-    )
+    fixed = deps.fixed_poll_interval(request)
     wait = first_wait_seconds(spec, fixed_interval=fixed)
     if attempts is not None:
         recorded = [

@@ -122,18 +122,16 @@ def test_kling_1303_concurrency_limit_waits_and_succeeds(workflow: WorkflowHarne
     assert [c.task_id for c in creates if c.task_id] == [run.task_id()]
 
 
-def test_kling_1303_beyond_the_http_retries_is_retried_by_step_functions(
-    workflow: WorkflowHarness, sfn_retry_waits: list[float]
-) -> None:
-    # Given Kling answering 1303 five times: more than the HTTP client's four attempts
+def test_kling_1303_beyond_the_http_retries_waits_for_a_slot_instead_of_failing(workflow: WorkflowHarness) -> None:
+    # Given Kling answering 1303 (account over its concurrency limit) five times: more than the HTTP client's four
     # When the job runs
     run = workflow.run({"model": "kling-v1-6", "prompt": "A koi pond at night [sim:1303x5-retry-after=0]"})
-    # Then Submit raised ProviderRateLimitedError once, Step Functions retried it, and the retry created the task
+    # Then Submit answered "throttled" once (no error), the job waited queued in WaitForSlot, and then created it
     assert_completed(workflow, run)
-    assert [c.error_type for c in workflow.registry.calls("videogen-submit")] == ["ProviderRateLimitedError", None]
-    assert len(sfn_retry_waits) == 1
-    assert 0 <= sfn_retry_waits[0] <= 5  # the Submit retrier: IntervalSeconds 5, full jitter
-    # And exactly one task exists: the refused creates made none, the retry was not taken for an ambiguous one
+    submits = workflow.registry.calls("videogen-submit")
+    assert [c.error_type for c in submits] == [None, None]
+    assert "WaitForSlot" in run.describe()
+    # And exactly one task exists: the refused creates made none
     creates = workflow.simulator.creates("kling")
     assert [c.status for c in creates] == [429] * 5 + [200]
     assert [c.task_id for c in creates if c.task_id] == [run.task_id()]
