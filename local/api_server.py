@@ -132,8 +132,12 @@ class LocalApiServer:
                         self.send_header(name, value)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
-                self.wfile.write(data)
+                if self.command != "HEAD":
+                    self.wfile.write(data)
 
+            # Every method reaches the handler, as API Gateway's ANY method does (http.server answers the
+            # ones without a do_ method with its own 501 HTML page).
             do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = _serve  # noqa: N815 - http.server's names
+            do_HEAD = do_OPTIONS = do_TRACE = do_QUERY = do_CONNECT = _serve  # noqa: N815
 
         return Handler

@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from rich.console import Console
 from rich.table import Table
@@ -62,8 +63,31 @@ def print_models(catalog: Catalog) -> None:
             console.print(f"[dim]{spec.id} price: {spec.price.note}[/dim]", soft_wrap=True)
 
 
+class FlagError(Exception):
+    """argparse refused the command line (a wrong type, an unknown choice, a missing argument)."""
+
+    def __init__(self, message: str, usage: str, prog: str):
+        super().__init__(message)
+        self.message = message
+        self.usage = usage
+        self.prog = prog
+
+    @property
+    def param(self) -> str | None:
+        """The flag's request field: "argument --seconds: invalid int value" -> "seconds"."""
+        found = re.search(r"argument (?:--)?([A-Za-z][\w-]*)|required: (?:--)?([A-Za-z][\w-]*)", self.message)
+        return (found[1] or found[2]).replace("-", "_") if found else None
+
+
+class CliParser(argparse.ArgumentParser):
+    """Raises FlagError instead of exiting, so `generate --json` still ends with its JSON object."""
+
+    def error(self, message: str) -> NoReturn:
+        raise FlagError(message, self.format_usage(), self.prog)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="videogen", description="AI video generation into your own S3.")
+    parser = CliParser(prog="videogen", description="AI video generation into your own S3.")
     commands = parser.add_subparsers(dest="command", required=True)
 
     commands.add_parser("models", help="list the models and what they accept")
@@ -137,7 +161,15 @@ def request_fields(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = build_parser().parse_args(arguments)
+    except FlagError as exc:
+        sys.stderr.write(f"{exc.usage}{exc.prog}: error: {exc.message}\n")
+        if arguments[:1] == ["generate"] and "--json" in arguments:
+            error = InvalidRequestError(exc.message, param=exc.param).to_dict()
+            print(json.dumps({"id": None, "status": "invalid", "error": error}))
+        return EXIT_INVALID
     if args.command == "models":
         print_models(load_catalog())
         return EXIT_OK
@@ -194,7 +226,7 @@ def run_generate(args: argparse.Namespace) -> int:
     err = Console(stderr=True)
     try:
         fields = request_fields(args)
-        interval = args.poll_interval if args.poll_interval is not None else _env_interval()
+        interval = poll_interval(args.poll_interval)
         outcome: GenerateOutcome = generate(fields, out=args.out, poll_interval=interval, console=err)
     except InvalidRequestError as exc:
         return _report_invalid(exc, args.json, err)
@@ -207,7 +239,7 @@ def run_generate(args: argparse.Namespace) -> int:
         err.print("[yellow]interrupted before the job started[/yellow]")
         return EXIT_INTERRUPTED
     except VideogenError as exc:  # failed before a job existed (e.g. the stack could not start the workflow)
-        err.print(f"[red]failed[/red] {exc.code}: {exc.message}")
+        err.print(f"[red]failed[/red] {exc.code}: {exc.message}", soft_wrap=True, highlight=False)
         if args.json:
             print(json.dumps({"id": None, "status": "failed", "error": exc.to_dict()}))
         return EXIT_FAILED
@@ -217,15 +249,24 @@ def run_generate(args: argparse.Namespace) -> int:
 
 
 def _report_invalid(exc: InvalidRequestError, as_json: bool, err: Console) -> int:
-    err.print(f"[red]invalid request[/red] {exc.message}")
+    err.print(f"[red]invalid request[/red] {exc.message}", soft_wrap=True, highlight=False)
     if as_json:
         print(json.dumps({"id": None, "status": "invalid", "error": exc.to_dict()}))
     return EXIT_INVALID
 
 
-def _env_interval() -> int | None:
-    value = os.environ.get("VIDEOGEN_POLL_INTERVAL_SECONDS")
-    return int(value) if value else None
+def poll_interval(flag: int | None) -> int | None:
+    """--poll-interval, else VIDEOGEN_POLL_INTERVAL_SECONDS, checked before anything starts (the workflow
+    would only find out after the provider accepted, and billed, the create)."""
+    if flag is not None:
+        name, value = "poll_interval", str(flag)
+    else:
+        name, value = "VIDEOGEN_POLL_INTERVAL_SECONDS", os.environ.get("VIDEOGEN_POLL_INTERVAL_SECONDS", "")
+        if not value:
+            return None
+    if not value.isdigit():  # "-1" and "abc" alike
+        raise InvalidRequestError(f"{name}: {value} is not a whole number of seconds, 0 or more", param=name)
+    return int(value)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -81,17 +81,21 @@ def generate(
             console.print(f"[dim]using CometAPI at {stack.provider_base_url}[/dim]")
         job_id = new_job_id()
         request = upload_images(request, stack, job_id)
-        start_job(
-            request,
-            jobs=stack.jobs,
-            sfn=stack.client("stepfunctions"),
-            state_machine_arn=stack.resources.state_machine_arn,
-            job_id=job_id,
-        )
-        console.print(f"job [bold]{job_id}[/bold] started on {spec.id}")
+        # Ctrl-C from here on cancels the job: it may arrive during start_job, or right after the "started"
+        # line (exactly when a user or a script reacts to it); only a job with no record yet was never started.
         try:
+            start_job(
+                request,
+                jobs=stack.jobs,
+                sfn=stack.client("stepfunctions"),
+                state_machine_arn=stack.resources.state_machine_arn,
+                job_id=job_id,
+            )
+            console.print(f"job [bold]{job_id}[/bold] started on {spec.id}")
             record = watch(stack, job_id, console)
         except KeyboardInterrupt:
+            if stack.jobs.get(job_id) is None:
+                raise
             record = cancel_job(
                 job_id,
                 deps=workflow_dependencies(),

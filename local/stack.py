@@ -104,6 +104,9 @@ def local_stack(
         stack.callback(server.stop)
         host, port = server.get_host_and_port()
         endpoint = f"http://{host}:{port}"
+        # moto keeps its backends in this process, not in the server: without this a second local_stack() in
+        # the same process finds the first one's tables (ResourceInUseException).
+        stack.callback(requests.post, f"{endpoint}/moto-api/reset", timeout=10)
         requests.post(f"{endpoint}/moto-api/config", json=MOTO_CONFIG, timeout=10).raise_for_status()
 
         # MOTO_PORT: where moto's Step Functions executor sends its own Lambda calls in server mode.

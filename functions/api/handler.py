@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from functools import cache
 from typing import Annotated, Any, Literal, cast
 
@@ -25,6 +26,8 @@ from functions.common.errors import InvalidRequestError, VideogenError
 logger = Logger(service="videogen-api")
 app = APIGatewayRestResolver(enable_validation=True)
 JSON = "application/json"
+MAX_IDEMPOTENCY_KEY_CHARS = 255
+"""docs/openapi.json documents this maxLength."""
 
 
 class PayloadTooLargeError(VideogenError):
@@ -71,10 +74,19 @@ def request_body() -> dict[str, Any]:
     if media_type == JSON or (not media_type and data.lstrip().startswith(b"{")):
         try:
             body = json.loads(data or b"{}")
+        except RecursionError as exc:
+            raise InvalidRequestError("The body is nested too deeply to be a create request.") from exc
         except ValueError as exc:
             raise InvalidRequestError(f"The body is not valid JSON ({exc}).") from exc
         if not isinstance(body, dict):
             raise InvalidRequestError("The body must be a JSON object.")
+        field = lone_surrogate_in(body)
+        if field is not None:  # JSON's \ud800 escapes decode to lone surrogates, which nothing downstream stores
+            raise InvalidRequestError(
+                f"{field or 'The body'}: contains an unpaired UTF-16 surrogate (a lone \\uD800-\\uDFFF escape); "
+                "send valid Unicode.",
+                param=field or None,
+            )
         return body
     if media_type == "multipart/form-data":
         return body_from_form(parse_multipart(data, content_type))
@@ -104,6 +116,29 @@ def documented(ok: type | None, *statuses: int, ok_status: int = 200) -> dict[in
     return cast(dict[int, OpenAPIResponse], responses)
 
 
+def lone_surrogate_in(value: Any, path: str = "") -> str | None:
+    """Where the first string that is not valid Unicode (an unpaired surrogate) is; None if there is none.
+    A bad key names the object holding it ("" for the body itself)."""
+    if isinstance(value, str):
+        return None if _is_unicode(value) else path
+    items: Any = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        if isinstance(key, str) and not _is_unicode(key):
+            return path
+        found = lone_surrogate_in(item, f"{path}[{key}]" if isinstance(key, int) else f"{path}.{key}".lstrip("."))
+        if found is not None:
+            return found
+    return None
+
+
+def _is_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response[str]:
     return Response(status_code=status, content_type=JSON, body=json.dumps(body), headers=headers or {})
 
@@ -118,6 +153,11 @@ def create_video() -> Response[str]:
     owner = caller()
     body = request_body()
     key = app.current_event.headers.get("idempotency-key") or app.current_event.headers.get("Idempotency-Key")
+    if key is not None and not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY_CHARS:
+        raise InvalidRequestError(
+            f"Idempotency-Key: must be 1 to {MAX_IDEMPOTENCY_KEY_CHARS} characters (got {len(key)})",
+            param="Idempotency-Key",
+        )
     video = videos().create(owner, body, idempotency_key=key)
     return json_response(200, video.model_dump(mode="json"))
 
@@ -179,9 +219,22 @@ def query_error(error: RequestValidationError) -> Response[str]:
     return error_response(400, f"{param}: {first.get('msg')}", "invalid_request", param)
 
 
+ROUTE_METHODS = (
+    (re.compile(r"/v1/videos"), "GET, POST"),
+    (re.compile(r"/v1/videos/[^/]+"), "GET, DELETE"),
+    (re.compile(r"/v1/videos/[^/]+/content"), "GET"),
+)
+
+
 @app.not_found
 def not_found(_: Exception) -> Response[str]:
-    return error_response(404, f"Unknown route {app.current_event.http_method} {app.current_event.path}.", "not_found")
+    method, path = app.current_event.http_method, app.current_event.path
+    allowed = next((methods for pattern, methods in ROUTE_METHODS if pattern.fullmatch(path)), None)
+    if allowed is not None:  # a known resource, another method: 405 with Allow (RFC 9110)
+        response = error_response(405, f"{method} is not allowed on {path}; allowed: {allowed}.", "method_not_allowed")
+        response.headers["Allow"] = allowed
+        return response
+    return error_response(404, f"Unknown route {method} {path}.", "not_found")
 
 
 @app.exception_handler(Exception)  # type: ignore[untyped-decorator]

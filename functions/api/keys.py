@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from boto3.dynamodb.conditions import Attr
 from pydantic import BaseModel
 
 from functions.common.jobs import from_dynamo, to_dynamo
@@ -68,7 +69,7 @@ class ApiKeyStore:
         items: list[dict[str, Any]] = []
         scan: dict[str, Any] = {}
         while True:
-            page = self.table.scan(**scan)
+            page = self.table.scan(FilterExpression=Attr("key_id").exists(), **scan)  # not tenant# items
             items.extend(page.get("Items", []))
             if "LastEvaluatedKey" not in page:
                 break

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from functions.api.models import CreateVideoBody, DeletedVideo, Video, VideoList
 from functions.api.multipart import FormData
 from functions.common.cancel import cancel_job
+from functions.common.create_body import upload_images
 from functions.common.errors import InvalidRequestError, VideogenError
 from functions.common.job_start import new_job_id, start_job
 from functions.common.jobs import JobRecord, JobRepository, from_dynamo, to_dynamo
@@ -32,6 +33,7 @@ from functions.common.video_request import (
     parse_video_request,
 )
 from functions.common.workflow import WorkflowDeps
+from functions.providers.catalog import Catalog
 
 if TYPE_CHECKING:
     from mypy_boto3_stepfunctions.client import SFNClient
@@ -84,19 +86,7 @@ class VideosApi:
 
     def parse_create(self, body: dict[str, Any]) -> VideoRequest:
         """The OpenAI-shaped body as a validated VideoRequest (nothing is stored or sent before this)."""
-        try:
-            create = CreateVideoBody.model_validate(body)
-        except ValidationError as exc:
-            raise invalid_request_from(exc, allowed_fields=list(CreateVideoBody.model_fields)) from None
-        fields = create.model_dump(exclude_none=True, exclude={"input_reference", "seconds"})
-        for name in ("fallback_models",):  # a form field given once arrives as a string
-            if isinstance(fields.get(name), str):
-                fields[name] = [fields[name]]
-        if create.seconds is not None:
-            fields["seconds"] = _whole_number(create.seconds, "seconds")
-        if create.input_reference is not None:
-            fields["images"] = _images_of(create.input_reference)
-        return parse_video_request(fields, catalog=self.deps.catalog, resolve=self.resolve)
+        return parse_create_body(body, catalog=self.deps.catalog, resolve=self.resolve)
 
     def _start(self, owner: str, request: VideoRequest, job_id: str | None = None) -> str:
         job_id = job_id or new_job_id()
@@ -156,20 +146,13 @@ class VideosApi:
         return self._idempotent_start  # type: ignore[no-any-return]
 
     def _upload_images(self, request: VideoRequest, job_id: str) -> VideoRequest:
-        if not any(image.data is not None for image in request.images):
-            return request
-        images = []
-        for index, image in enumerate(request.images):
-            if image.data is None:
-                images.append(image)
-                continue
-            media_type = image.media_type or "image/png"
-            key = f"{self.settings.input_prefix}{job_id}/{index}.{media_type.split('/')[-1]}"
-            self.deps.s3.put_object(
-                Bucket=self.settings.video_bucket_name, Key=key, Body=image.data, ContentType=media_type
-            )
-            images.append(ImageInput(s3_key=key, media_type=media_type, filename=image.filename))
-        return request.model_copy(update={"images": images})
+        return upload_images(
+            request,
+            job_id,
+            s3=self.deps.s3,
+            bucket=self.settings.video_bucket_name,
+            input_prefix=self.settings.input_prefix,
+        )
 
     # --- read ---------------------------------------------------------------------------------------------
 
@@ -265,6 +248,38 @@ class VideosApi:
         return record
 
 
+def parse_create_body(
+    body: dict[str, Any], *, catalog: Catalog, resolve: Callable[[str], list[str]] | None = None
+) -> VideoRequest:
+    """POST /v1/videos's body (JSON or form) as a validated VideoRequest. Also the schema of an inbox request
+    object and of a "Video Generation Requested" event's detail (functions/intake)."""
+    try:
+        create = CreateVideoBody.model_validate(body)
+    except ValidationError as exc:
+        raise invalid_request_from(exc, allowed_fields=list(CreateVideoBody.model_fields)) from None
+    fields = create.model_dump(exclude_none=True, exclude={"input_reference", "seconds"})
+    for name in ("fallback_models",):  # a form field given once arrives as a string
+        if isinstance(fields.get(name), str):
+            fields[name] = [fields[name]]
+    if create.seconds is not None:
+        fields["seconds"] = _whole_number(create.seconds, "seconds")
+    if create.input_reference is not None:
+        fields["images"] = _images_of(create.input_reference)
+    try:
+        return parse_video_request(fields, catalog=catalog, resolve=resolve)
+    except InvalidRequestError as exc:
+        raise _in_openai_terms(exc) from None
+
+
+def _in_openai_terms(error: InvalidRequestError) -> InvalidRequestError:
+    """VideoRequest calls the images `images[i].url`; the client sent `input_reference` (OpenAI's name)."""
+    param = error.param or ""
+    if not param.startswith("images"):
+        return error
+    renamed = "input_reference" + param.removeprefix("images").replace(".url", ".image_url")
+    return InvalidRequestError(error.message.replace(param, renamed, 1), param=renamed, details=error.details)
+
+
 def _record(item: dict[str, Any]) -> JobRecord:
     return JobRecord.model_validate(from_dynamo(item))
 
@@ -276,7 +291,7 @@ def _looks_like_id(job_id: str) -> bool:
 def _whole_number(value: str | int, name: str) -> int:
     if isinstance(value, int):
         return value
-    if not value.strip().isdigit():
+    if not re.fullmatch(r"[0-9]{1,4}", value.strip()):  # str.isdigit() also takes "²", which int() refuses
         raise InvalidRequestError(f"{name}: must be a whole number of seconds (got {value[:20]!r})", param=name)
     return int(value)
 

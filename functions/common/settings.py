@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from functions.common.errors import UnauthorizedError
@@ -44,7 +44,7 @@ class WorkflowSettings(BaseSettings):
     video_prefix: str = "videos/"
     input_prefix: str = "inputs/"
     max_video_bytes: int = 2 * 1024**3
-    videogen_poll_interval_seconds: int | None = None
+    videogen_poll_interval_seconds: int | None = Field(default=None, ge=0)
     """Fixes the polling interval for every job (local testing, or a provider that misreports progress)."""
     provider_concurrency: dict[str, int] = {}
     """Caps on in-flight provider tasks per dialect, as JSON: PROVIDER_CONCURRENCY='{"kling": 5}'."""

@@ -35,10 +35,16 @@ def task_video(task_id: str, seconds: int, width: int, height: int) -> bytes:
     return encoded_video(seconds, small_width, small_height) + struct.pack(">I4s", 8 + len(stamp), b"free") + stamp
 
 
-@lru_cache(maxsize=64)
 def encoded_video(seconds: int, width: int, height: int) -> bytes:
+    # The cache is read under the lock: with lru_cache outside it, N downloads arriving before the first
+    # encode finished each encoded the same video again, one after the other (15 encodes for 50 jobs).
     with _encode_lock:
-        return _encode(seconds, width, height)
+        return _cached_encode(seconds, width, height)
+
+
+@lru_cache(maxsize=64)
+def _cached_encode(seconds: int, width: int, height: int) -> bytes:
+    return _encode(seconds, width, height)
 
 
 def _encode(seconds: int, width: int, height: int) -> bytes:

@@ -90,6 +90,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_response(302)
             self.send_header("Location", scenario.redirects[self.path])
             self.send_header("Content-Length", "0")
+            self.send_header("Connection", "close")  # it does close: say so, or the client may reuse the socket
             self.end_headers()
             return
         if scenario.status != 200:
@@ -125,6 +126,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.write(body)
 
