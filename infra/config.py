@@ -57,6 +57,7 @@ class JobsTableSpec:
 
 
 JOBS_TABLE = JobsTableSpec()
+
 VIDEO_PREFIX = "videos/"
 INPUT_PREFIX = "inputs/"
 LOCAL_NAMES = {
@@ -81,6 +82,9 @@ IDEMPOTENCY_TABLE_KEY = "id"
 """Powertools idempotency's default key attribute; its TTL attribute is "expiration"."""
 IDEMPOTENCY_TTL_ATTRIBUTE = "expiration"
 MAX_REQUEST_BYTES = 10 * 1024 * 1024
+
+ALL_FUNCTIONS: dict[str, FunctionSpec] = {**WORKFLOW_FUNCTIONS, **API_FUNCTIONS}
+"""Every function the deployed stack builds (its function factory makes one per spec)."""
 
 
 def workflow_environment(*, table: str, bucket: str, bus: str) -> dict[str, str]:
@@ -107,6 +111,97 @@ def api_environment(
     }
 
 
+def provider_environment(*, secret_name: str, base_url: str) -> dict[str, str]:
+    """Where a deployed function finds CometAPI: the base URL and the *name* of the secret holding the key."""
+    return {"COMETAPI_BASE_URL": base_url, "COMETAPI_KEY_SECRET_NAME": secret_name}
+
+
+def authorizer_environment(*, api_keys_table: str) -> dict[str, str]:
+    return {"API_KEYS_TABLE_NAME": api_keys_table}
+
+
+def deployed_api_environment(*, cors_allow_origins: tuple[str, ...] = (), **names: str) -> dict[str, str]:
+    """api_environment() as deployed: Lambda's smaller request limit, and the CORS origins if any were set
+    (with Lambda proxy integration, the function's own responses must carry the CORS headers)."""
+    environment = {**api_environment(**names), "MAX_REQUEST_BYTES": str(DEPLOYED_MAX_REQUEST_BYTES)}
+    if cors_allow_origins:
+        environment["CORS_ALLOW_ORIGINS"] = ",".join(cors_allow_origins)
+    return environment
+
+
+# --- deployed stack -----------------------------------------------------------------------------------------
+
+DEFAULT_STACK_NAME = "VideoGenStack"
+DEFAULT_COMETAPI_BASE_URL = "https://api.cometapi.com"
+SECRET_NAME_SUFFIX = "/cometapi-key"  # noqa: S105 - a name, not a secret
+"""A created secret is named ``<stack name>/cometapi-key``."""
+
+LAMBDA_PYTHON_VERSION = "3.13"
+LAMBDA_PLATFORMS = ("manylinux_2_28_aarch64", "manylinux2014_aarch64")
+"""Wheel platforms for the arm64 Lambda runtime (Amazon Linux 2023, glibc 2.34): newest first."""
+
+API_STAGE = "prod"
+API_ROUTES = ("/v1/videos", "/v1/videos/{id}", "/v1/videos/{id}/content")
+"""Every method of each route is proxied to the api function (its router answers 404/405 itself)."""
+DEPLOYED_MAX_REQUEST_BYTES = 4 * 1024 * 1024
+"""The request body limit the deployed api function enforces (MAX_REQUEST_BYTES). Lambda's synchronous payload
+is 6 MB and API Gateway passes binary (multipart) bodies base64-encoded, 4/3 larger: 4 MiB is what fits."""
+API_BINARY_MEDIA_TYPES = ("multipart/form-data",)
+AUTHORIZER_CACHE_SECONDS = 300
+"""A TOKEN authorizer on the Authorization header; its answer is cached per token for this long, so its policy
+must allow every route of the API (not just the method that was called)."""
+AUTHORIZER_TOKEN_PATTERN = r"^[Bb][Ee][Aa][Rr][Ee][Rr] [-0-9A-Za-z._~+/]+=*$"  # noqa: S105 - a pattern
+"""RFC 6750's Bearer syntax (scheme in any case, like functions.api.keys.bearer_key): a request whose
+Authorization header is anything else is refused by API Gateway without invoking the authorizer."""
+
+POWERTOOLS_ENVIRONMENT = {
+    "POWERTOOLS_SERVICE_NAME": "videogen",
+    "POWERTOOLS_METRICS_NAMESPACE": "videogen",
+    "POWERTOOLS_LOG_LEVEL": "INFO",
+}
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    name: str
+    unit: str
+    """A Powertools ``MetricUnit`` name."""
+    description: str
+
+
+METRICS_NAMESPACE = "videogen"
+METRICS_DIMENSIONS = {"service": "videogen"}
+"""The dimensions each metric is emitted with (Powertools Metrics adds ``service``; add no others, or the
+dashboard's queries no longer match)."""
+METRICS: dict[str, MetricSpec] = {
+    spec.name: spec
+    for spec in (
+        MetricSpec("JobsCreated", "Count", "A job record was created (API, inbox or event)"),
+        MetricSpec("JobsCompleted", "Count", "A job finished with its video stored (Finalize)"),
+        MetricSpec("JobsFailed", "Count", "A job finished failed (Finalize)"),
+        MetricSpec("JobsCancelled", "Count", "A job was cancelled (API delete)"),
+        MetricSpec("JobDuration", "Seconds", "Created to finished, for every terminal job (Finalize)"),
+        MetricSpec("ProviderDuration", "Seconds", "Submitted to the provider's output being ready (Poll)"),
+        MetricSpec("StoreDuration", "Seconds", "Streaming the video into S3, verified (Store)"),
+        MetricSpec("StoredBytes", "Bytes", "Size of each stored video (Store)"),
+        MetricSpec("StoreFailures", "Count", "A Store attempt that gave up (Store)"),
+        MetricSpec("CostUsd", "None", "Estimated provider cost of each completed job, in USD (Finalize)"),
+    )
+}
+
+ALARM_THRESHOLDS = {
+    # Errors per function in 5 minutes. Submit and Poll raise retryable provider errors by design (the ASL
+    # retries them), so a handful is normal; a sustained rate is not.
+    "lambda_errors": 5,
+    "lambda_throttles": 1,
+    # Any Store error: the provider produced (and billed) a video we may not have kept.
+    "store_failures": 1,
+    "api_5xx": 5,
+}
+
+LAMBDA_ARM_PRICE_PER_GB_SECOND = 0.0000133334
+"""List price of arm64 Lambda compute (us-east-1), for the dashboard's cost estimate."""
+
 PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
 
 
@@ -120,3 +215,92 @@ def load_definition(function_arns: dict[str, str]) -> str:
     definition = PLACEHOLDER.sub(lambda m: function_arns[ASL_SUBSTITUTIONS[m.group(1)]], text)
     json.loads(definition)
     return definition
+
+
+# --- S3 inbox and EventBridge-started jobs (functions/intake, statemachine/video_batch.asl.json) ------------
+
+INBOX_PREFIX = "inbox/"
+"""Requests dropped here (in the video bucket) start jobs: *.json one, *.jsonl a batch (docs/events-and-inbox.md)."""
+BATCH_RESULTS_PREFIX = "batches/"
+"""batches/{batch_id}/results.jsonl (and, while the batch runs, its lines index)."""
+BATCH_ASL_PATH = ROOT / "statemachine" / "video_batch.asl.json"
+BATCH_MAX_CONCURRENCY = 10
+"""StartLine steps of one batch running at once (the Map's MaxConcurrencyPath, from BATCH_MAX_CONCURRENCY)."""
+REQUESTED_DETAIL_TYPE = "Video Generation Requested"
+"""functions.common.events.REQUESTED (tests/workflow/test_intake_contract.py keeps them equal)."""
+
+INTAKE_FUNCTIONS: dict[str, FunctionSpec] = {
+    spec.key: spec
+    for spec in (
+        FunctionSpec(
+            "intake", "functions.intake.handler.handler", 512, 60, "Starts jobs from inbox objects and requested events"
+        ),
+        FunctionSpec(
+            "batch-read", "functions.intake.handler.batch_read_handler", 1024, 300, "Reads an inbox batch's lines"
+        ),
+        FunctionSpec(
+            "batch-line", "functions.intake.handler.batch_line_handler", 512, 60, "Starts the job of one batch line"
+        ),
+        FunctionSpec(
+            "batch-seal", "functions.intake.handler.batch_seal_handler", 512, 300, "Seals and completes a batch"
+        ),
+    )
+}
+"""Not yet in ALL_FUNCTIONS: the deployed stack adds them with the rules and the batch state machine."""
+
+BATCH_ASL_SUBSTITUTIONS: dict[str, str] = {
+    "BatchReadFunctionArn": "batch-read",
+    "BatchLineFunctionArn": "batch-line",
+    "BatchSealFunctionArn": "batch-seal",
+}
+"""video_batch.asl.json ${placeholder} -> the function (key in INTAKE_FUNCTIONS) whose ARN replaces it."""
+
+INTAKE_LOCAL_NAMES = {
+    "batch_state_machine": "videogen-video-batch",
+    "inbox_rule": "videogen-inbox-objects",
+    "requested_rule": "videogen-generation-requested",
+}
+"""The inbox rule goes on the account's *default* bus (where S3 sends its events); the requested-event rule on
+the product's bus."""
+
+
+def inbox_rule_pattern(bucket: str, prefix: str = INBOX_PREFIX) -> dict[str, object]:
+    """S3 Object Created events of the inbox (needs EventBridge notifications turned on for the bucket)."""
+    return {
+        "source": ["aws.s3"],
+        "detail-type": ["Object Created"],
+        "detail": {"bucket": {"name": [bucket]}, "object": {"key": [{"prefix": prefix}]}},
+    }
+
+
+REQUESTED_RULE_PATTERN: dict[str, object] = {"detail-type": [REQUESTED_DETAIL_TYPE]}
+"""Any source: the sender chooses it (docs/events-and-inbox.md)."""
+
+
+def intake_environment(
+    *, table: str, bucket: str, bus: str, state_machine_arn: str, batch_state_machine_arn: str
+) -> dict[str, str]:
+    """The intake and batch functions' environment: the workflow's names plus both state machines."""
+    return {
+        **workflow_environment(table=table, bucket=bucket, bus=bus),
+        "STATE_MACHINE_ARN": state_machine_arn,
+        "BATCH_STATE_MACHINE_ARN": batch_state_machine_arn,
+        "INBOX_PREFIX": INBOX_PREFIX,
+        "BATCH_MAX_CONCURRENCY": str(BATCH_MAX_CONCURRENCY),
+    }
+
+
+def load_asl(path: Path, substitutions: dict[str, str], function_arns: dict[str, str]) -> str:
+    """An ASL file with every ${...} replaced by the ARN of its function; fails loudly on anything left over."""
+    text = path.read_text(encoding="utf-8")
+    unknown = set(PLACEHOLDER.findall(text)) - set(substitutions)
+    if unknown:
+        raise KeyError(f"{path.name} uses placeholders with no substitution: {sorted(unknown)}")
+    definition = PLACEHOLDER.sub(lambda m: function_arns[substitutions[m.group(1)]], text)
+    json.loads(definition)
+    return definition
+
+
+def load_batch_definition(function_arns: dict[str, str]) -> str:
+    """video_batch.asl.json, for the CDK stack and the local one alike."""
+    return load_asl(BATCH_ASL_PATH, BATCH_ASL_SUBSTITUTIONS, function_arns)

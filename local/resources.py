@@ -16,10 +16,16 @@ from functions.common.events import EVENT_SOURCE
 from infra.config import (
     API_KEYS_TABLE_KEY,
     IDEMPOTENCY_TABLE_KEY,
+    INTAKE_FUNCTIONS,
+    INTAKE_LOCAL_NAMES,
     JOBS_TABLE,
     LOCAL_NAMES,
+    REQUESTED_RULE_PATTERN,
     WORKFLOW_FUNCTIONS,
     api_environment,
+    inbox_rule_pattern,
+    intake_environment,
+    load_batch_definition,
     load_definition,
 )
 
@@ -38,17 +44,30 @@ class LocalResources:
 
     api_keys_table: str
     idempotency_table: str
+    batch_state_machine_arn: str = ""
+    intake_queue_url: str = ""
+    """Where the intake's two rules deliver locally (moto cannot target a Lambda function from a rule):
+    local/event_delivery.py hands each event to the intake handler, as EventBridge would."""
 
     def environment(self) -> dict[str, str]:
-        """Every local function's environment (the API's is a superset of the workflow's)."""
-        return api_environment(
-            table=self.table,
-            bucket=self.bucket,
-            bus=self.bus,
-            state_machine_arn=self.state_machine_arn,
-            api_keys_table=self.api_keys_table,
-            idempotency_table=self.idempotency_table,
-        )
+        """Every local function's environment (the API's and the intake's are supersets of the workflow's)."""
+        return {
+            **api_environment(
+                table=self.table,
+                bucket=self.bucket,
+                bus=self.bus,
+                state_machine_arn=self.state_machine_arn,
+                api_keys_table=self.api_keys_table,
+                idempotency_table=self.idempotency_table,
+            ),
+            **intake_environment(
+                table=self.table,
+                bucket=self.bucket,
+                bus=self.bus,
+                state_machine_arn=self.state_machine_arn,
+                batch_state_machine_arn=self.batch_state_machine_arn,
+            ),
+        }
 
 
 def function_arn(name: str) -> str:
@@ -113,6 +132,16 @@ def provision(session: boto3.Session | None = None, endpoint_url: str | None = N
         roleArn=f"arn:aws:iam::{ACCOUNT}:role/videogen-state-machine",
         type="STANDARD",
     )["stateMachineArn"]
+    batch_definition = load_batch_definition(
+        {key: function_arn(spec.local_name) for key, spec in INTAKE_FUNCTIONS.items()}
+    )
+    batch_state_machine_arn = client("stepfunctions").create_state_machine(
+        name=INTAKE_LOCAL_NAMES["batch_state_machine"],
+        definition=batch_definition,
+        roleArn=f"arn:aws:iam::{ACCOUNT}:role/videogen-batch-state-machine",
+        type="STANDARD",
+    )["stateMachineArn"]
+    intake_queue_url = _intake_rules(client, LOCAL_NAMES["video_bucket"])
     return LocalResources(
         table=LOCAL_NAMES["jobs_table"],
         bucket=LOCAL_NAMES["video_bucket"],
@@ -121,4 +150,27 @@ def provision(session: boto3.Session | None = None, endpoint_url: str | None = N
         events_queue_url=queue_url,
         api_keys_table=LOCAL_NAMES["api_keys_table"],
         idempotency_table=LOCAL_NAMES["idempotency_table"],
+        batch_state_machine_arn=batch_state_machine_arn,
+        intake_queue_url=intake_queue_url,
     )
+
+
+def _intake_rules(client: Any, bucket: str) -> str:
+    """S3 -> EventBridge notifications for the bucket, and the intake's two rules, as deployed: inbox objects
+    on the default bus (where S3 sends), "Video Generation Requested" on the product's bus. moto matches the
+    rules and builds the events; it cannot deliver to a Lambda target, so locally both rules target a queue
+    and local/event_delivery.py invokes the intake handler with each event, as EventBridge would."""
+    client("s3").put_bucket_notification_configuration(
+        Bucket=bucket, NotificationConfiguration={"EventBridgeConfiguration": {}}
+    )
+    sqs = client("sqs")
+    queue_url: str = sqs.create_queue(QueueName="videogen-intake-local")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events = client("events")
+    for rule, bus, pattern in (
+        (INTAKE_LOCAL_NAMES["inbox_rule"], "default", inbox_rule_pattern(bucket)),
+        (INTAKE_LOCAL_NAMES["requested_rule"], LOCAL_NAMES["event_bus"], REQUESTED_RULE_PATTERN),
+    ):
+        events.put_rule(Name=rule, EventBusName=bus, EventPattern=json.dumps(pattern))
+        events.put_targets(Rule=rule, EventBusName=bus, Targets=[{"Id": "intake", "Arn": queue_arn}])
+    return queue_url

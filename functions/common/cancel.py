@@ -11,6 +11,7 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING
 
+from functions.common.batches import job_finished
 from functions.common.errors import JobCancelledError, VideogenError
 from functions.common.jobs import JobRecord, JobStatus, StaleTransitionError
 from functions.common.terminal_event import emit_terminal_event, release_slots
@@ -49,6 +50,8 @@ def cancel_job(
     _cancel_provider_task(record, deps)
     release_slots(record, deps)
     emit_terminal_event(record, deps)
+    if record.batch_id is not None:
+        job_finished(record, deps)
     return deps.jobs.require(job_id)
 
 

@@ -71,6 +71,15 @@ class TransientAwsError(RetryableError):
     http_status = 503
 
 
+class WebhookDeliveryError(RetryableError):
+    """The callback URL did not answer 2xx (an error status, a redirect, a timeout, no connection). Retried with
+    backoff, with the same webhook-id, for up to 24 h; then given up and recorded on the job.
+    """
+
+    code = "webhook_failed"
+    http_status = 502
+
+
 # --- permanent -------------------------------------------------------------------------------------------
 
 
@@ -167,6 +176,7 @@ ERROR_CLASSES: tuple[type[VideogenError], ...] = (
     ProviderRateLimitedError,
     ProviderUnavailableError,
     TransientAwsError,
+    WebhookDeliveryError,
     InvalidRequestError,
     UnauthorizedError,
     ContentFilteredError,

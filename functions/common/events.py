@@ -1,7 +1,10 @@
 """The events a job emits on the product's EventBridge bus: exactly one per terminal job.
 
+A request rejected before it became a job (an invalid inbox object, batch line or requested event) is reported
+with the same Failed event: ``job_id`` is null and ``source`` says which request was rejected.
+
 Schemas: docs/events/video-generation-completed.json and video-generation-failed.json (generated from these
-models; a test keeps them current).
+models; a test keeps them current). The batch event and the requested event: docs/events-and-inbox.md.
 """
 
 from __future__ import annotations
@@ -9,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from functions.common.errors import TransientAwsError
 from functions.common.jobs import JobRecord, JobStatus
@@ -20,12 +23,40 @@ if TYPE_CHECKING:
 EVENT_SOURCE = "videogen"
 COMPLETED = "Video Generation Completed"
 FAILED = "Video Generation Failed"
+REQUESTED = "Video Generation Requested"
+"""Put on the product's bus (any source) to start a job: the detail is the request (functions/intake)."""
+BATCH_COMPLETED = "Video Batch Completed"
+"""Once per inbox batch (.jsonl), when every line is accounted for (functions/common/batches.py)."""
 DETAIL_VERSION = "1"
+
+
+def _absent_if_none() -> Any:
+    """An optional field left out of the event when it is None (rather than sent as null)."""
+    return Field(default=None, exclude_if=lambda value: value is None)
 
 
 class ErrorDetail(BaseModel):
     code: str
     message: str
+    param: str | None = _absent_if_none()
+    """The field at fault, for a rejected request (absent otherwise)."""
+
+
+class RequestSource(BaseModel):
+    """Where a request came from when it did not come through the API: an inbox object (a line of it, for a
+    batch) or a "Video Generation Requested" event. Only the fields that apply are present."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    bucket: str | None = _absent_if_none()
+    key: str | None = _absent_if_none()
+    batch_id: str | None = _absent_if_none()
+    line: int | None = _absent_if_none()
+    """1-based line number in the batch file."""
+    event_id: str | None = _absent_if_none()
+    """The id of the "Video Generation Requested" event."""
+    event_source: str | None = _absent_if_none()
+    """That event's source."""
 
 
 class Timings(BaseModel):
@@ -38,15 +69,18 @@ class Timings(BaseModel):
 
 
 class VideoEventDetail(BaseModel):
-    """The detail of both events; a failed job has ``error`` and no S3 fields."""
+    """The detail of both events; a failed job has ``error`` and no S3 fields. A request rejected before it
+    became a job has ``job_id`` null, ``error`` (with ``param``) and ``source``."""
 
     model_config = ConfigDict(extra="forbid")
 
     version: Literal["1"] = "1"
     event_id: str
-    job_id: str
+    job_id: str | None
+    """Null only for a rejected request: no job was created and nothing was sent to a provider."""
     status: Literal["completed", "failed", "cancelled"]
-    model: str
+    model: str | None
+    """The requested model; null when a rejected request named none that could be read."""
     attempts: list[str]
     """The models tried, in order (more than one after a fallback)."""
     s3_uri: str | None = None
@@ -60,6 +94,8 @@ class VideoEventDetail(BaseModel):
     timings: Timings
     error: ErrorDetail | None = None
     metadata: dict[str, str] = {}
+    source: RequestSource | None = _absent_if_none()
+    """A job of an inbox batch: batch_id and line. A rejected request: what was rejected. Absent otherwise."""
 
     @property
     def detail_type(self) -> str:
@@ -96,6 +132,7 @@ def event_detail_for(record: JobRecord, event_id: str) -> VideoEventDetail:
         if record.status is not JobStatus.COMPLETED
         else None,
         metadata=request.get("metadata") or {},
+        source=RequestSource(batch_id=record.batch_id, line=record.batch_line) if record.batch_id else None,
     )
 
 

@@ -35,8 +35,13 @@ def start_job(
     owner: str = "local",
     job_id: str | None = None,
     clock: Callable[[], float] = time.time,
+    batch_id: str | None = None,
+    batch_line: int | None = None,
 ) -> JobRecord:
-    """Create the job record, then its execution. If the execution cannot start, the job is marked failed."""
+    """Create the job record, then its execution. If the execution cannot start, the job is marked failed.
+
+    ``batch_id`` and ``batch_line`` go on the record at creation, so the job's Finalize always knows its batch.
+    """
     if any(image.data is not None for image in request.images):
         raise ValueError("upload image bytes to S3 (inputs/) and pass their s3_key before starting a job")
     record = JobRecord(
@@ -45,6 +50,8 @@ def start_job(
         model=request.model,
         request=request.model_dump(mode="json", exclude_none=True),
         created_at=clock(),
+        batch_id=batch_id,
+        batch_line=batch_line,
     )
     jobs.create(record)
     try:

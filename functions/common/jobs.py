@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from decimal import Decimal
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_core import to_jsonable_python
@@ -65,6 +65,14 @@ class Attempt(BaseModel):
     error_message: str | None = None
 
 
+class WebhookAttempt(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    at: float
+    status: int | None = None
+    error: str | None = None
+
+
 class JobRecord(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -95,9 +103,16 @@ class JobRecord(BaseModel):
     event_id: str | None = None
     event_lease_until: float | None = None
     event_emitted_at: float | None = None
+    webhook_state: Literal["delivered", "retrying", "given_up"] | None = None
+    webhook_attempts: list[WebhookAttempt] = Field(default_factory=list)
+    webhook_error: str | None = None
     deleted_at: float | None = None
     expires_at: int | None = None
     """TTL (epoch seconds): DynamoDB removes the record of a deleted job after this."""
+    batch_id: str | None = None
+    """Set for a job started from a line of an inbox batch (functions/common/batches.py)."""
+    batch_line: int | None = None
+    """That line's 1-based number in the batch file."""
 
     @property
     def current_attempt(self) -> Attempt | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from functions.common.batches import job_finished
 from functions.common.errors import InternalError, JobCancelledError
 from functions.common.jobs import JobRecord, JobStatus, StaleTransitionError
 from functions.common.terminal_event import emit_terminal_event, release_slots
@@ -21,6 +22,8 @@ def finalize_job(state: StepState, deps: WorkflowDeps) -> StepState:
         record = _finish(state, record, deps)
     release_slots(record, deps)
     emit_terminal_event(record, deps)
+    if record.batch_id is not None:
+        job_finished(record, deps)
     return state.next(outcome="finished", output=None)
 
 

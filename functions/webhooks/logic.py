@@ -29,7 +29,7 @@ import requests
 from pydantic import BaseModel, ConfigDict, Field
 from standardwebhooks import Webhook
 
-from functions.common.errors import InvalidRequestError, RetryableError
+from functions.common.errors import InvalidRequestError, WebhookDeliveryError
 from functions.common.events import COMPLETED, EVENT_SOURCE, FAILED, VideoEventDetail
 from functions.common.jobs import JobRecord, JobRepository, from_dynamo, to_dynamo
 from functions.common.url_safety import Resolver, check_public_https_url, resolve_host
@@ -44,15 +44,6 @@ UrlCheck = Callable[[str, Resolver], str]
 
 USER_AGENT = "videogen-webhooks/1"
 MAX_ERROR_CHARS = 300
-
-
-class WebhookDeliveryError(RetryableError):
-    """The callback URL did not answer 2xx (an error status, a redirect, a timeout, no connection). Retried with
-    backoff, with the same webhook-id, for up to 24 h; then given up and recorded on the job.
-    """
-
-    code = "webhook_failed"
-    http_status = 502
 
 
 class WebhookAttempt(BaseModel):
@@ -85,6 +76,15 @@ class DeliveryResult(BaseModel):
     outcome: Outcome
     status: int | None = None
     reason: str | None = None
+
+
+@dataclass(frozen=True)
+class _EventOfJob:
+    job_id: str
+    event_id: str
+
+    def result(self, outcome: Outcome, *, status: int | None = None, reason: str | None = None) -> DeliveryResult:
+        return DeliveryResult(job_id=self.job_id, event_id=self.event_id, outcome=outcome, status=status, reason=reason)
 
 
 class SecretSource(Protocol):
@@ -146,10 +146,6 @@ class WebhookLog:
             return None
         data = from_dynamo(item)
         return JobRecord.model_validate(data), data.get("webhook_state")
-
-    def attempts(self, job_id: str) -> list[WebhookAttempt]:
-        item = self.table.get_item(Key={"job_id": job_id}, ConsistentRead=True).get("Item") or {}
-        return [WebhookAttempt.model_validate(a) for a in from_dynamo(item.get("webhook_attempts", []))]
 
     def record(
         self, job_id: str, state: WebhookState, *, attempt: WebhookAttempt | None = None, error: str | None = None
@@ -217,45 +213,50 @@ class WebhookDelivery:
         if not event.is_terminal_job_event:
             return DeliveryResult(outcome="skipped", reason=f"not a job's terminal event ({event.detail_type})")
         detail = VideoEventDetail.model_validate(event.detail)
-        result = DeliveryResult(job_id=detail.job_id, event_id=detail.event_id, outcome="skipped")
-        loaded = self.log.load(detail.job_id)
+        if detail.job_id is None:
+            return DeliveryResult(event_id=detail.event_id, outcome="skipped", reason="a rejected request: no job")
+        job = _EventOfJob(detail.job_id, detail.event_id)
+        loaded = self.log.load(job.job_id)
         if loaded is None:
-            return result.model_copy(update={"reason": "the job has no record"})
+            return job.result("skipped", reason="the job has no record")
         record, state = loaded
         url = record.request.get("callback_url")
         if not url:
-            return result.model_copy(update={"reason": "the request has no callback_url"})
+            return job.result("skipped", reason="the request has no callback_url")
         if state == "delivered":
-            return result.model_copy(update={"reason": "already delivered"})
+            return job.result("skipped", reason="already delivered")
 
         now = self.clock()
         if self._age(event, detail, now) > self.policy.max_age_seconds:
             hours = self.policy.max_age_seconds / 3600
-            return self._give_up(detail, f"no 2xx answer within {hours:g} h of the event; delivery given up")
+            return self._give_up(job, f"no 2xx answer within {hours:g} h of the event; delivery given up")
         try:
             self.url_check(str(url), _resolving(self.resolver))
         except _HostUnresolvedError as exc:
-            return self._retry(detail, WebhookAttempt(at=now, error=f"the callback host {exc} does not resolve"))
+            return self._retry(job, WebhookAttempt(at=now, error=f"the callback host {exc} does not resolve"))
         except InvalidRequestError as exc:
-            reason = f"refused at delivery: {exc.message}"
-            return self._give_up(detail, reason, WebhookAttempt(at=now, error=reason[:MAX_ERROR_CHARS]))
+            reason = f"refused at delivery: {exc.message}"[:MAX_ERROR_CHARS]
+            return self._give_up(job, reason, WebhookAttempt(at=now, error=reason))
 
         body = json.dumps(event.detail, separators=(",", ":"))
-        headers = self.signed_headers(detail.event_id, self.secrets.get_or_create(record.owner), body, now)
+        headers = self.signed_headers(job.event_id, self.secrets.get_or_create(record.owner), body, now)
         status, error = self._post(str(url), body, headers)
         attempt = WebhookAttempt(at=now, status=status, error=error)
         if error is not None:
-            return self._retry(detail, attempt)
-        self.log.record(detail.job_id, "delivered", attempt=attempt)
-        return result.model_copy(update={"outcome": "delivered", "status": status})
+            return self._retry(job, attempt)
+        self.log.record(job.job_id, "delivered", attempt=attempt)
+        return job.result("delivered", status=status)
 
     def give_up(self, event: VideoEvent, reason: str) -> DeliveryResult:
         """Record that the delivery was abandoned (its retries ran out), unless it was delivered after all."""
         detail = VideoEventDetail.model_validate(event.detail)
-        loaded = self.log.load(detail.job_id)
+        if detail.job_id is None:
+            return DeliveryResult(event_id=detail.event_id, outcome="skipped", reason="a rejected request: no job")
+        job = _EventOfJob(detail.job_id, detail.event_id)
+        loaded = self.log.load(job.job_id)
         if loaded is None or not loaded[0].request.get("callback_url"):
-            return DeliveryResult(job_id=detail.job_id, event_id=detail.event_id, outcome="skipped", reason="no callback")
-        return self._give_up(detail, reason)
+            return job.result("skipped", reason="no callback_url")
+        return self._give_up(job, reason)
 
     @staticmethod
     def signed_headers(msg_id: str, secret: str, body: str, now: float) -> dict[str, str]:
@@ -296,23 +297,20 @@ class WebhookDelivery:
             return status, f"HTTP {status}: redirects are not followed; answer 2xx at the callback URL itself"
         return status, f"HTTP {status}"
 
-    def _retry(self, detail: VideoEventDetail, attempt: WebhookAttempt) -> DeliveryResult:
+    def _retry(self, job: _EventOfJob, attempt: WebhookAttempt) -> DeliveryResult:
         error = attempt.error or "failed"
-        if not self.log.record(detail.job_id, "retrying", attempt=attempt, error=error):
-            return DeliveryResult(job_id=detail.job_id, event_id=detail.event_id, outcome="skipped", reason="delivered")
+        if not self.log.record(job.job_id, "retrying", attempt=attempt, error=error):
+            return job.result("skipped", reason="delivered")
         raise WebhookDeliveryError(
-            f"The callback of job {detail.job_id} failed ({error}); it is retried with the same webhook-id "
-            f"({detail.event_id}) for up to {self.policy.max_age_seconds / 3600:g} h.",
-            details={"job_id": detail.job_id, "status": attempt.status},
+            f"The callback of job {job.job_id} failed ({error}); it is retried with the same webhook-id "
+            f"({job.event_id}) for up to {self.policy.max_age_seconds / 3600:g} h.",
+            details={"job_id": job.job_id, "status": attempt.status},
         )
 
-    def _give_up(
-        self, detail: VideoEventDetail, reason: str, attempt: WebhookAttempt | None = None
-    ) -> DeliveryResult:
-        result = DeliveryResult(job_id=detail.job_id, event_id=detail.event_id, outcome="given_up", reason=reason)
-        if not self.log.record(detail.job_id, "given_up", attempt=attempt, error=reason):
-            return result.model_copy(update={"outcome": "skipped", "reason": "delivered"})
-        return result
+    def _give_up(self, job: _EventOfJob, reason: str, attempt: WebhookAttempt | None = None) -> DeliveryResult:
+        if not self.log.record(job.job_id, "given_up", attempt=attempt, error=reason):
+            return job.result("skipped", reason="delivered")
+        return job.result("given_up", reason=reason)
 
     @staticmethod
     def _age(event: VideoEvent, detail: VideoEventDetail, now: float) -> float:

@@ -21,12 +21,12 @@ from functions.common.jobs import to_dynamo
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table
 
-SECRET_PREFIX = "whsec_"
+SECRET_PREFIX = "whsec_"  # noqa: S105 - the Standard Webhooks prefix, not a secret
 SECRET_BYTES = 32
 TENANT_KEY_PREFIX = "tenant#"
 KEY_ATTRIBUTE = "key_hash"
 """The API keys table's partition key (ApiKeyStore's, and API_KEYS_TABLE_KEY in infra.config)."""
-SECRET_ATTRIBUTE = "webhook_secret"
+SECRET_ATTRIBUTE = "webhook_secret"  # noqa: S105 - an attribute name
 
 
 def tenant_key(owner: str) -> dict[str, str]:
