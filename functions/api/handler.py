@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 from functools import cache
 from typing import Annotated, Any, Literal, cast
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
@@ -24,7 +25,23 @@ from functions.api.multipart import parse_multipart
 from functions.common.errors import InvalidRequestError, VideogenError
 
 logger = Logger(service="videogen-api")
-app = APIGatewayRestResolver(enable_validation=True)
+
+
+def cors_config() -> CORSConfig | None:
+    """CORS_ALLOW_ORIGINS (comma-separated, set by the stack's corsAllowOrigins option): browsers may call the
+    API from those origins; unset, no CORS headers at all."""
+    origins = [o.strip() for o in os.environ.get("CORS_ALLOW_ORIGINS", "").split(",") if o.strip()]
+    if not origins:
+        return None
+    return CORSConfig(
+        allow_origin=origins[0],
+        extra_origins=origins[1:],
+        allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
+        expose_headers=["openai-poll-after-ms"],
+    )
+
+
+app = APIGatewayRestResolver(enable_validation=True, cors=cors_config())
 JSON = "application/json"
 MAX_IDEMPOTENCY_KEY_CHARS = 255
 """docs/openapi.json documents this maxLength."""
