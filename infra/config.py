@@ -83,9 +83,6 @@ IDEMPOTENCY_TABLE_KEY = "id"
 IDEMPOTENCY_TTL_ATTRIBUTE = "expiration"
 MAX_REQUEST_BYTES = 10 * 1024 * 1024
 
-ALL_FUNCTIONS: dict[str, FunctionSpec] = {**WORKFLOW_FUNCTIONS, **API_FUNCTIONS}
-"""Every function the deployed stack builds (its function factory makes one per spec)."""
-
 
 def workflow_environment(*, table: str, bucket: str, bus: str) -> dict[str, str]:
     """The environment every workflow function gets (names only: the key stays in Secrets Manager)."""
@@ -246,7 +243,7 @@ INTAKE_FUNCTIONS: dict[str, FunctionSpec] = {
         ),
     )
 }
-"""Not yet in ALL_FUNCTIONS: the deployed stack adds them with the rules and the batch state machine."""
+"""In ALL_FUNCTIONS: the deployed stack builds them with the rules and the batch state machine."""
 
 BATCH_ASL_SUBSTITUTIONS: dict[str, str] = {
     "BatchReadFunctionArn": "batch-read",
@@ -304,3 +301,54 @@ def load_asl(path: Path, substitutions: dict[str, str], function_arns: dict[str,
 def load_batch_definition(function_arns: dict[str, str]) -> str:
     """video_batch.asl.json, for the CDK stack and the local one alike."""
     return load_asl(BATCH_ASL_PATH, BATCH_ASL_SUBSTITUTIONS, function_arns)
+
+
+# --- webhooks (functions/webhooks: EventBridge rule -> SQS queue -> queue_handler; its DLQ -> dead_letter_handler)
+
+WEBHOOK_FUNCTIONS: dict[str, FunctionSpec] = {
+    spec.key: spec
+    for spec in (
+        FunctionSpec(
+            "webhook", "functions.webhooks.handler.queue_handler", 256, 30, "Delivers a terminal event to its webhook"
+        ),
+        FunctionSpec(
+            "webhook-dlq",
+            "functions.webhooks.handler.dead_letter_handler",
+            256,
+            60,
+            "Records webhook deliveries whose retries ran out",
+        ),
+    )
+}
+WEBHOOK_QUEUE_VISIBILITY_SECONDS = 6 * WEBHOOK_FUNCTIONS["webhook"].timeout_seconds
+"""AWS's advice for a Lambda event source: at least six times the function's timeout."""
+WEBHOOK_DLQ_VISIBILITY_SECONDS = 6 * WEBHOOK_FUNCTIONS["webhook-dlq"].timeout_seconds
+WEBHOOK_QUEUE_RETENTION_DAYS = 4
+WEBHOOK_MAX_RECEIVE_COUNT = 50
+"""The last safety net: deliver() itself gives an event up after 24 h (about 30 backed-off attempts)."""
+WEBHOOK_DLQ_RETENTION_DAYS = 14
+
+
+def webhook_environment(*, table: str, api_keys_table: str) -> dict[str, str]:
+    """functions.webhooks.handler.WebhookSettings: the jobs table and the tenants' secrets (API keys table)."""
+    return {"JOBS_TABLE_NAME": table, "API_KEYS_TABLE_NAME": api_keys_table}
+
+
+REAPER_FUNCTION = FunctionSpec(
+    "reaper", "functions.reaper.handler.handler", 256, 60, "Ends a job whose execution ended outside its paths"
+)
+REAPER_STATUSES = ("TIMED_OUT", "ABORTED", "FAILED")
+"""Execution statuses after which a job may have missed Finalize (functions/reaper/logic.py)."""
+
+PROVIDER_CONCURRENCY_FUNCTIONS = ("submit", "poll", "finalize", "api", "intake", "batch-line", "reaper")
+"""The functions that take a provider slot (submit) or give one back (poll, and every path that emits a job's
+terminal event: finalize, the API's cancel, and the intake's settle_if_ended in intake and batch-line)."""
+
+ALL_FUNCTIONS: dict[str, FunctionSpec] = {
+    **WORKFLOW_FUNCTIONS,
+    **API_FUNCTIONS,
+    **INTAKE_FUNCTIONS,
+    **WEBHOOK_FUNCTIONS,
+    REAPER_FUNCTION.key: REAPER_FUNCTION,
+}
+"""Every function the deployed stack builds (its function factory makes one per spec)."""

@@ -15,6 +15,7 @@ from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
@@ -55,6 +56,8 @@ class Monitoring(Construct):
         functions: Mapping[str, lambda_.Function],
         rest_api: apigw.RestApi,
         options: StackOptions,
+        batch_state_machine: sfn.StateMachine | None = None,
+        webhook_dead_letters: sqs.IQueue | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.topic = sns.Topic(self, "AlarmTopic", display_name="videogen alarms", enforce_ssl=True)
@@ -74,6 +77,20 @@ class Monitoring(Construct):
             1,
             "A video generation execution hit the state machine's timeout.",
         )
+        if batch_state_machine is not None:
+            self._alarm(
+                "BatchExecutionsFailed",
+                batch_state_machine.metric_failed(period=PERIOD, statistic="Sum"),
+                1,
+                "An inbox batch execution failed (BatchUnreadable or SealFailed): see its execution history.",
+            )
+        if webhook_dead_letters is not None:
+            self._alarm(
+                "WebhookDeadLetters",
+                webhook_dead_letters.metric_approximate_number_of_messages_visible(period=PERIOD, statistic="Maximum"),
+                1,
+                "Webhook deliveries reached the dead-letter queue (their dead-letter function could not record them).",
+            )
         for key, function in functions.items():
             if key == "store":
                 self._alarm(

@@ -58,8 +58,17 @@ class StackOptions:
     event_archive_days: int = 30
     """How long the event bus archive keeps events for replay (0: forever)."""
     alarm_email: str | None = None
+    # providers
+    provider_concurrency: tuple[tuple[str, int], ...] = ()
+    """Caps on in-flight provider tasks per dialect (context JSON '{"kling": 5}'); none by default."""
 
     def __post_init__(self) -> None:
+        dialects = provider_dialects()
+        for dialect, cap in self.provider_concurrency:
+            if dialect not in dialects:
+                raise OptionError(f"providerConcurrency: unknown dialect {dialect!r}; one of {sorted(dialects)}")
+            if isinstance(cap, bool) or not isinstance(cap, int) or cap < 1:
+                raise OptionError(f"providerConcurrency: the cap of {dialect} must be a positive whole number")
         if self.log_retention_days not in LOG_RETENTION_DAYS:
             raise OptionError(f"logRetentionDays must be one of {LOG_RETENTION_DAYS}, not {self.log_retention_days}")
         for prefix in ("video", "input"):
@@ -98,6 +107,20 @@ class StackOptions:
     def secret_imported(self) -> bool:
         return self.comet_api_key_secret_name is not None
 
+    @property
+    def provider_concurrency_json(self) -> str | None:
+        """PROVIDER_CONCURRENCY for the functions (functions.common.settings), or None when no cap is set."""
+        if not self.provider_concurrency:
+            return None
+        return json.dumps(dict(sorted(self.provider_concurrency)), separators=(",", ":"))
+
+
+def provider_dialects() -> set[str]:
+    """The dialects functions.providers.catalog knows (imported here only: the options stay light)."""
+    from functions.providers.catalog import Dialect  # noqa: PLC0415
+
+    return {dialect.value for dialect in Dialect}
+
 
 def context_key(field_name: str) -> str:
     """``video_expiration_days`` -> ``videoExpirationDays`` (the context key of an option)."""
@@ -106,6 +129,8 @@ def context_key(field_name: str) -> str:
 
 
 def _parse(key: str, raw: Any, default: Any) -> Any:
+    if key == "providerConcurrency":
+        return _parse_caps(raw)
     if key == "corsAllowOrigins":
         origins = raw if isinstance(raw, list) else [o for o in str(raw).split(",")]
         return tuple(o.strip() for o in origins if o.strip())
@@ -123,6 +148,20 @@ def _parse(key: str, raw: Any, default: Any) -> Any:
         except (TypeError, ValueError):
             raise OptionError(f"{key} must be a whole number, not {raw!r}") from None
     return str(raw)
+
+
+def _parse_caps(raw: Any) -> tuple[tuple[str, int], ...]:
+    """'{"kling": 5}' (from -c) or {"kling": 5} (from cdk.json) -> (("kling", 5),)."""
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except json.JSONDecodeError:
+            raise OptionError(
+                f"providerConcurrency must be a JSON object such as '{{\"kling\": 5}}', not {raw!r}"
+            ) from None
+    if not isinstance(raw, dict):
+        raise OptionError(f"providerConcurrency must be a JSON object of dialect -> cap, not {raw!r}")
+    return tuple(sorted((str(dialect), cap) for dialect, cap in raw.items()))
 
 
 def cdk_json_context() -> dict[str, Any]:

@@ -83,6 +83,14 @@ class Storage(Construct):
             server_access_logs_prefix="videos-bucket/" if access_logs else None,
             removal_policy=data_removal,
         )
+        # S3 -> EventBridge notifications (the inbox rule: infra/intake.py), set on the bucket resource itself:
+        # Bucket(event_bridge_enabled=True) would add a custom resource and its Lambda (with a managed policy
+        # and s3:PutBucketNotification) for what CloudFormation's NotificationConfiguration does natively.
+        bucket_resource = self.bucket.node.default_child
+        assert isinstance(bucket_resource, s3.CfnBucket)
+        bucket_resource.add_property_override(
+            "NotificationConfiguration.EventBridgeConfiguration.EventBridgeEnabled", True
+        )
         if access_logs is None:
             acknowledge(
                 self.bucket,

@@ -87,7 +87,7 @@ def test_kms_is_granted_per_action_when_the_bucket_uses_a_key(full: Template) ->
         "submit": ["kms:Decrypt"],
         "poll": [],
         "store": ["kms:Decrypt", "kms:GenerateDataKey"],
-        "finalize": [],
+        "finalize": ["kms:GenerateDataKey"],  # a batch's results.jsonl, when its last job ends
         "api": ["kms:Decrypt", "kms:GenerateDataKey"],
         "authorizer": [],
     }
