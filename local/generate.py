@@ -19,12 +19,14 @@ from rich.live import Live
 from rich.text import Text
 
 from functions.common.cancel import cancel_job
+from functions.common.create_body import upload_images
 from functions.common.errors import OutputInvalidError
 from functions.common.job_start import new_job_id, start_job
 from functions.common.jobs import JobRecord
-from functions.common.video_request import ImageInput, VideoRequest, parse_video_request
+from functions.common.video_request import parse_video_request
 from functions.common.workflow import workflow_dependencies
 from functions.providers.catalog import load_catalog
+from infra.config import INPUT_PREFIX
 from local.stack import LocalStack, local_stack
 
 SIMULATOR_POLL_INTERVAL = 1
@@ -80,7 +82,9 @@ def generate(
         else:
             console.print(f"[dim]using CometAPI at {stack.provider_base_url}[/dim]")
         job_id = new_job_id()
-        request = upload_images(request, stack, job_id)
+        request = upload_images(
+            request, job_id, s3=stack.client("s3"), bucket=stack.resources.bucket, input_prefix=INPUT_PREFIX
+        )
         # Ctrl-C from here on cancels the job: it may arrive during start_job, or right after the "started"
         # line (exactly when a user or a script reacts to it); only a job with no record yet was never started.
         try:
@@ -111,23 +115,6 @@ def generate(
             outcome.file = str(target)
     report(outcome, console)
     return outcome
-
-
-def upload_images(request: VideoRequest, stack: LocalStack, job_id: str) -> VideoRequest:
-    """Image bytes go to inputs/ in the bucket (never through Step Functions payloads), as the API does."""
-    if not any(image.data is not None for image in request.images):
-        return request
-    s3 = stack.client("s3")
-    images = []
-    for index, image in enumerate(request.images):
-        if image.data is None:
-            images.append(image)
-            continue
-        media_type = image.media_type or "image/png"
-        key = f"inputs/{job_id}/{index}.{media_type.split('/')[-1]}"
-        s3.put_object(Bucket=stack.resources.bucket, Key=key, Body=image.data, ContentType=media_type)
-        images.append(ImageInput(s3_key=key, media_type=media_type, filename=image.filename))
-    return request.model_copy(update={"images": images})
 
 
 def watch(stack: LocalStack, job_id: str, console: Console) -> JobRecord:

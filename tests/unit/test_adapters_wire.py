@@ -8,17 +8,13 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 import socket
-from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, NoReturn, cast
 
 import pytest
 import requests
 from PIL import Image
 from pydantic import SecretStr
-from requests.structures import CaseInsensitiveDict
 
 from functions.common.errors import (
     ContentFilteredError,
@@ -32,6 +28,7 @@ from functions.providers.catalog import Dialect
 from functions.providers.factory import provider_for
 from functions.providers.http import ProviderHttp
 from functions.providers.kling import KlingProvider
+from tests.fixtures.fake_http import FakeSession, empty_response, json_response
 
 BASE_URL = "https://api.example.test"
 KEY = "sk-test"
@@ -51,54 +48,6 @@ def _module_blocks_network(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(socket, "getaddrinfo", refuse)
     monkeypatch.setattr(socket.socket, "connect", refuse)
-
-
-# --- the fake transport ----------------------------------------------------------------------------------
-
-
-@dataclass
-class Call:
-    method: str
-    url: str
-    kwargs: dict[str, Any]
-
-    @property
-    def headers(self) -> Mapping[str, str]:
-        return cast(Mapping[str, str], self.kwargs["headers"])
-
-
-class FakeSession:
-    """Answers each request with the next scripted Response (or raises the next scripted exception)."""
-
-    def __init__(self, *answers: requests.Response | Exception) -> None:
-        self.answers = list(answers)
-        self.calls: list[Call] = []
-
-    def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
-        self.calls.append(Call(method, url, kwargs))
-        if not self.answers:
-            raise AssertionError(f"unexpected extra call {method} {url}")
-        answer = self.answers.pop(0)
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
-
-
-def json_response(status: int, body: Any, headers: Mapping[str, str] | None = None) -> requests.Response:
-    response = requests.Response()
-    response.status_code = status
-    response._content = json.dumps(body).encode("utf-8")
-    response.headers = CaseInsensitiveDict({"Content-Type": "application/json", **(headers or {})})
-    response.encoding = "utf-8"
-    return response
-
-
-def empty_response(status: int) -> requests.Response:
-    response = requests.Response()
-    response.status_code = status
-    response._content = b""
-    response.headers = CaseInsensitiveDict()
-    return response
 
 
 def build(model_id: str, *answers: requests.Response | Exception) -> tuple[VideoProvider, FakeSession, list[float]]:

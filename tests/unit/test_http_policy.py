@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import Mapping
-from dataclasses import dataclass
 from http.client import RemoteDisconnected
 from typing import Any, NoReturn, cast
 
 import pytest
 import requests
 from pydantic import SecretStr
-from requests.structures import CaseInsensitiveDict
 from urllib3 import HTTPSConnectionPool
 from urllib3.connection import HTTPSConnection
 from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError
@@ -43,6 +40,7 @@ from functions.providers.http import (
     retry_after_seconds,
 )
 from functions.providers.kling import classify_kling_error
+from tests.fixtures.fake_http import FakeSession, json_response, raw_response
 
 BASE_URL = "https://api.example.test"
 KEY = "sk-test"
@@ -63,50 +61,6 @@ def _module_blocks_network(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(socket, "getaddrinfo", refuse)
     monkeypatch.setattr(socket.socket, "connect", refuse)
-
-
-# --- the fake transport ----------------------------------------------------------------------------------
-
-
-@dataclass
-class Call:
-    method: str
-    url: str
-    kwargs: dict[str, Any]
-
-
-class FakeSession:
-    """Answers each request with the next scripted Response (or raises the next scripted exception)."""
-
-    def __init__(self, *answers: requests.Response | Exception) -> None:
-        self.answers = list(answers)
-        self.calls: list[Call] = []
-
-    def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
-        self.calls.append(Call(method, url, kwargs))
-        if not self.answers:
-            raise AssertionError(f"unexpected extra call {method} {url}")
-        answer = self.answers.pop(0)
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
-
-
-def json_response(status: int, body: Any, headers: Mapping[str, str] | None = None) -> requests.Response:
-    return raw_response(status, json.dumps(body).encode("utf-8"), "application/json", headers)
-
-
-def raw_response(
-    status: int, content: bytes, content_type: str | None, headers: Mapping[str, str] | None = None
-) -> requests.Response:
-    response = requests.Response()
-    response.status_code = status
-    response._content = content
-    response.headers = CaseInsensitiveDict(
-        {**({"Content-Type": content_type} if content_type else {}), **(headers or {})}
-    )
-    response.encoding = "utf-8"
-    return response
 
 
 def error_body(message: str, code: str = "") -> dict[str, Any]:
