@@ -2,7 +2,8 @@
 
 Images never travel through Step Functions (256 KB payloads) nor sit in the job record (400 KB items): each
 image given as bytes is uploaded to ``inputs/{job_id}/{index}.{ext}`` and the request refers to it by key.
-Shared by the API (functions/api/logic.py) and the inbox and event intake (functions/intake/logic.py).
+Shared by the API (functions/api/logic.py), the inbox and event intake (functions/intake/logic.py) and the CLI
+(local/generate.py).
 """
 
 from __future__ import annotations
