@@ -21,6 +21,7 @@ from typing import Any
 
 import boto3
 import requests
+from aws_lambda_powertools.utilities import parameters
 
 from functions.common.jobs import JobRepository
 from functions.common.settings import DEFAULT_COMETAPI_BASE_URL
@@ -125,8 +126,12 @@ def local_stack(
             "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
         }
         stack.enter_context(patched_environ(handler_env))
-        workflow_dependencies.cache_clear()
-        stack.callback(workflow_dependencies.cache_clear)
+        # Process-wide clients capture AWS_ENDPOINT_URL when they are made. Powertools keeps one Secrets
+        # Manager client for the process, so a client made before this stack (or by a stack before it) would
+        # send the handlers' secret reads elsewhere, even to real AWS: drop them on the way in and out.
+        for clear in (workflow_dependencies.cache_clear, parameters.clear_caches):
+            clear()
+            stack.callback(clear)
         registry = stack.enter_context(route_invocations(LambdaRegistry.workflow()))
         yield LocalStack(
             endpoint_url=endpoint,
