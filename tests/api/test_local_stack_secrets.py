@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import boto3
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
-from aws_lambda_powertools.utilities.parameters.base import DEFAULT_PROVIDERS
+from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
 from botocore.config import Config
 
 from functions.common.settings import ProviderSettings
