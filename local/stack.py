@@ -100,6 +100,9 @@ def local_stack(
             base_url, api_key = simulator.base_url, simulator.api_key
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log lines among the progress
+        # moto notes that it does not evaluate the batch Map's ToleratedFailureCount; AWS does, and locally no
+        # line fails the Map itself (bad lines are reported, not raised), so the note is noise to a user.
+        logging.getLogger("moto.stepfunctions.parser.asl.parse.preprocessor").setLevel(logging.ERROR)
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         server.start()
         stack.callback(server.stop)
