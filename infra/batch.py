@@ -20,24 +20,10 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from infra.config import BATCH_ASL_PATH, BATCH_ASL_SUBSTITUTIONS, PLACEHOLDER
+from infra.config import BATCH_ASL_PATH, BATCH_ASL_SUBSTITUTIONS, asl_text
 from infra.nag import acknowledge
 
 NAME_SUFFIX = "-video-batch"
-
-
-def batch_definition_text() -> str:
-    """The batch ASL, after checking its placeholders are exactly the substitutions the stack provides."""
-    if not BATCH_ASL_PATH.is_file():
-        raise FileNotFoundError(f"The batch state machine definition is missing: {BATCH_ASL_PATH}")
-    text = BATCH_ASL_PATH.read_text(encoding="utf-8")
-    used = set(PLACEHOLDER.findall(text))
-    if used != set(BATCH_ASL_SUBSTITUTIONS):
-        raise KeyError(
-            f"{BATCH_ASL_PATH.name} placeholders {sorted(used)} differ from infra.config.BATCH_ASL_SUBSTITUTIONS "
-            f"{sorted(BATCH_ASL_SUBSTITUTIONS)}"
-        )
-    return text
 
 
 def batch_state_machine_name(stack: Stack) -> str:
@@ -87,7 +73,7 @@ class BatchWorkflow(Construct):
             "StateMachine",
             state_machine_name=batch_state_machine_name(stack),
             state_machine_type=sfn.StateMachineType.STANDARD,
-            definition_body=sfn.DefinitionBody.from_string(batch_definition_text()),
+            definition_body=sfn.DefinitionBody.from_string(asl_text(BATCH_ASL_PATH, BATCH_ASL_SUBSTITUTIONS)),
             definition_substitutions={
                 placeholder: functions[key].function_arn for placeholder, key in BATCH_ASL_SUBSTITUTIONS.items()
             },

@@ -202,16 +202,31 @@ LAMBDA_ARM_PRICE_PER_GB_SECOND = 0.0000133334
 PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
 
 
-def load_definition(function_arns: dict[str, str]) -> str:
-    """The ASL with every ${...} replaced by the ARN of its function; fails loudly on anything left over."""
-    text = ASL_PATH.read_text(encoding="utf-8")
-    names = set(PLACEHOLDER.findall(text))
-    unknown = names - set(ASL_SUBSTITUTIONS)
-    if unknown:
-        raise KeyError(f"{ASL_PATH.name} uses placeholders with no substitution: {sorted(unknown)}")
-    definition = PLACEHOLDER.sub(lambda m: function_arns[ASL_SUBSTITUTIONS[m.group(1)]], text)
+def asl_text(path: Path, substitutions: dict[str, str]) -> str:
+    """An ASL file, unsubstituted, after checking its ${...} placeholders are exactly ``substitutions``' keys.
+
+    The CDK stack hands this text to Step Functions with its own substitutions; ``load_asl`` fills them here.
+    """
+    if not path.is_file():
+        raise FileNotFoundError(f"The state machine definition is missing: {path}")
+    text = path.read_text(encoding="utf-8")
+    used = set(PLACEHOLDER.findall(text))
+    if used != set(substitutions):
+        raise KeyError(f"{path.name} placeholders {sorted(used)} differ from the substitutions {sorted(substitutions)}")
+    return text
+
+
+def load_asl(path: Path, substitutions: dict[str, str], function_arns: dict[str, str]) -> str:
+    """An ASL file with every ${...} replaced by the ARN of its function (keyed as in ``substitutions``)."""
+    text = asl_text(path, substitutions)
+    definition = PLACEHOLDER.sub(lambda m: function_arns[substitutions[m.group(1)]], text)
     json.loads(definition)
     return definition
+
+
+def load_definition(function_arns: dict[str, str]) -> str:
+    """video_generation.asl.json, for the local stack (and the tests that compare it with the CDK's)."""
+    return load_asl(ASL_PATH, ASL_SUBSTITUTIONS, function_arns)
 
 
 # --- S3 inbox and EventBridge-started jobs (functions/intake, statemachine/video_batch.asl.json) ------------
@@ -285,17 +300,6 @@ def intake_environment(
         "INBOX_PREFIX": INBOX_PREFIX,
         "BATCH_MAX_CONCURRENCY": str(BATCH_MAX_CONCURRENCY),
     }
-
-
-def load_asl(path: Path, substitutions: dict[str, str], function_arns: dict[str, str]) -> str:
-    """An ASL file with every ${...} replaced by the ARN of its function; fails loudly on anything left over."""
-    text = path.read_text(encoding="utf-8")
-    unknown = set(PLACEHOLDER.findall(text)) - set(substitutions)
-    if unknown:
-        raise KeyError(f"{path.name} uses placeholders with no substitution: {sorted(unknown)}")
-    definition = PLACEHOLDER.sub(lambda m: function_arns[substitutions[m.group(1)]], text)
-    json.loads(definition)
-    return definition
 
 
 def load_batch_definition(function_arns: dict[str, str]) -> str:

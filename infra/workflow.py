@@ -15,22 +15,8 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from infra.config import ASL_PATH, ASL_SUBSTITUTIONS, PLACEHOLDER
+from infra.config import ASL_PATH, ASL_SUBSTITUTIONS, asl_text
 from infra.nag import acknowledge
-
-
-def definition_text() -> str:
-    """The ASL file, after checking that its placeholders are exactly the substitutions the stack provides."""
-    if not ASL_PATH.is_file():
-        raise FileNotFoundError(f"The state machine definition is missing: {ASL_PATH}")
-    text = ASL_PATH.read_text(encoding="utf-8")
-    used = set(PLACEHOLDER.findall(text))
-    if used != set(ASL_SUBSTITUTIONS):
-        raise KeyError(
-            f"{ASL_PATH.name} placeholders {sorted(used)} differ from infra.config.ASL_SUBSTITUTIONS "
-            f"{sorted(ASL_SUBSTITUTIONS)}"
-        )
-    return text
 
 
 class Workflow(Construct):
@@ -55,7 +41,7 @@ class Workflow(Construct):
             self,
             "StateMachine",
             state_machine_type=sfn.StateMachineType.STANDARD,
-            definition_body=sfn.DefinitionBody.from_string(definition_text()),
+            definition_body=sfn.DefinitionBody.from_string(asl_text(ASL_PATH, ASL_SUBSTITUTIONS)),
             definition_substitutions={
                 placeholder: functions[key].function_arn for placeholder, key in ASL_SUBSTITUTIONS.items()
             },

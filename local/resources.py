@@ -74,11 +74,8 @@ def function_arn(name: str) -> str:
     return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
 
 
-def provision(session: boto3.Session | None = None, endpoint_url: str | None = None) -> LocalResources:
-    session = session or boto3.Session(region_name=REGION)
-    client: Any = lambda service: session.client(service, region_name=REGION, endpoint_url=endpoint_url)  # noqa: E731
-
-    dynamodb = client("dynamodb")
+def create_tables(dynamodb: Any) -> None:
+    """The jobs table (with its owner index), the API keys table and the idempotency table, as the stack has them."""
     dynamodb.create_table(
         TableName=LOCAL_NAMES["jobs_table"],
         BillingMode="PAY_PER_REQUEST",
@@ -109,6 +106,13 @@ def provision(session: boto3.Session | None = None, endpoint_url: str | None = N
             AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
             KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
         )
+
+
+def provision(session: boto3.Session | None = None, endpoint_url: str | None = None) -> LocalResources:
+    session = session or boto3.Session(region_name=REGION)
+    client: Any = lambda service: session.client(service, region_name=REGION, endpoint_url=endpoint_url)  # noqa: E731
+
+    create_tables(client("dynamodb"))
     client("s3").create_bucket(Bucket=LOCAL_NAMES["video_bucket"])
 
     events = client("events")

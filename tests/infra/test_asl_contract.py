@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,7 +14,7 @@ from functions.common.errors import ERRORS_BY_NAME, RetryableError
 from functions.common.video_request import MAX_FALLBACK_MODELS, VideoRequest
 from functions.common.workflow import StepState
 from functions.providers.catalog import load_catalog
-from infra.config import ASL_PATH, ASL_SUBSTITUTIONS, PLACEHOLDER, WORKFLOW_FUNCTIONS, load_definition
+from infra.config import ASL_PATH, ASL_SUBSTITUTIONS, PLACEHOLDER, WORKFLOW_FUNCTIONS, asl_text, load_definition
 
 LAMBDA_TRANSIENT = {
     "Lambda.ServiceException",
@@ -40,6 +41,21 @@ def test_every_placeholder_has_a_substitution_and_every_substitution_is_used() -
     assert set(ASL_SUBSTITUTIONS.values()) <= set(WORKFLOW_FUNCTIONS)
     definition = load_definition({key: f"arn:test:{key}" for key in WORKFLOW_FUNCTIONS})
     assert "${" not in definition
+
+
+def test_a_definition_whose_placeholders_differ_from_the_substitutions_is_refused(tmp_path: Path) -> None:
+    # Given a definition that uses one placeholder the stacks do not provide and misses the ones they do
+    definition = tmp_path / "drifted.asl.json"
+    definition.write_text('{"StartAt": "A", "States": {"A": {"Type": "Task", "Resource": "${RenamedArn}"}}}')
+
+    # When it is loaded, Then the error names the placeholders on both sides
+    with pytest.raises(KeyError, match="RenamedArn") as refused:
+        asl_text(definition, ASL_SUBSTITUTIONS)
+    assert sorted(ASL_SUBSTITUTIONS)[0] in str(refused.value)
+
+    # And a missing file says which one
+    with pytest.raises(FileNotFoundError, match="missing.asl.json"):
+        asl_text(tmp_path / "missing.asl.json", ASL_SUBSTITUTIONS)
 
 
 def test_every_transition_names_an_existing_state_and_every_state_is_reachable(asl: dict[str, Any]) -> None:

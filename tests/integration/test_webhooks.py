@@ -54,8 +54,9 @@ from functions.webhooks.logic import (
     public_https_only,
 )
 from functions.webhooks.secrets import SECRET_BYTES, WebhookSecretStore, tenant_key
-from infra.config import API_KEYS_TABLE_KEY, JOBS_TABLE, LOCAL_NAMES
+from infra.config import API_KEYS_TABLE_KEY, LOCAL_NAMES
 from local.lambdas import LocalLambdaContext
+from local.resources import create_tables
 
 REGION = "us-east-1"
 OWNER = "tenant-a"
@@ -195,32 +196,9 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     with mock_aws():
         dynamodb = aws_session().resource("dynamodb")
-        jobs = dynamodb.create_table(
-            TableName=LOCAL_NAMES["jobs_table"],
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[
-                {"AttributeName": JOBS_TABLE.partition_key, "AttributeType": "S"},
-                {"AttributeName": JOBS_TABLE.owner_key, "AttributeType": "S"},
-                {"AttributeName": JOBS_TABLE.owner_sort_key, "AttributeType": "N"},
-            ],
-            KeySchema=[{"AttributeName": JOBS_TABLE.partition_key, "KeyType": "HASH"}],
-            GlobalSecondaryIndexes=[
-                {
-                    "IndexName": JOBS_TABLE.owner_index,
-                    "KeySchema": [
-                        {"AttributeName": JOBS_TABLE.owner_key, "KeyType": "HASH"},
-                        {"AttributeName": JOBS_TABLE.owner_sort_key, "KeyType": "RANGE"},
-                    ],
-                    "Projection": {"ProjectionType": "ALL"},
-                }
-            ],
-        )
-        keys = dynamodb.create_table(
-            TableName=LOCAL_NAMES["api_keys_table"],
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[{"AttributeName": API_KEYS_TABLE_KEY, "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": API_KEYS_TABLE_KEY, "KeyType": "HASH"}],
-        )
+        create_tables(dynamodb)
+        jobs = dynamodb.Table(LOCAL_NAMES["jobs_table"])
+        keys = dynamodb.Table(LOCAL_NAMES["api_keys_table"])
         yield Aws(jobs, keys)
 
 
