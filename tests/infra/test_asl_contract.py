@@ -54,7 +54,7 @@ def test_a_definition_whose_placeholders_differ_from_the_substitutions_is_refuse
     assert sorted(ASL_SUBSTITUTIONS)[0] in str(refused.value)
 
     # And a missing file says which one
-    with pytest.raises(FileNotFoundError, match="missing.asl.json"):
+    with pytest.raises(FileNotFoundError, match=r"missing\.asl\.json"):
         asl_text(tmp_path / "missing.asl.json", ASL_SUBSTITUTIONS)
 
 
