@@ -12,7 +12,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from functions.common.batches import job_finished
-from functions.common.errors import JobCancelledError, VideogenError
+from functions.common.errors import JobCancelledError
 from functions.common.jobs import JobRecord, JobStatus, StaleTransitionError
 from functions.common.terminal_event import emit_terminal_event, release_slots
 from functions.common.workflow import WorkflowDeps
@@ -60,10 +60,4 @@ def _cancel_provider_task(record: JobRecord, deps: WorkflowDeps) -> None:
     if attempt is None or attempt.task is None:
         return
     task = ProviderTask.model_validate(attempt.task)
-    provider = deps.providers.for_model(task.model)
-    if not provider.supports_cancel:
-        return
-    try:
-        provider.cancel(task)
-    except VideogenError as exc:  # the job is cancelled on our side whatever the provider says
-        logger.warning("provider cancel of %s failed: %s", task.task_id, exc.code)
+    deps.providers.for_model(task.model).abandon(task)

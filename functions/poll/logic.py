@@ -76,7 +76,7 @@ def poll_job(state: StepState, deps: WorkflowDeps) -> StepState:
 
     deadline = request.max_wait_seconds or spec.polling.max_wait_seconds
     if elapsed > deadline:
-        _cancel_quietly(provider, task)
+        provider.abandon(task)
         return _finish_failed(
             state,
             GenerationTimeoutError(
@@ -132,7 +132,7 @@ def _attempt_failed(
         return state.next(outcome="finished")
     if not falls_back:
         return _finish_failed(state, error)
-    _cancel_quietly(provider, task)
+    provider.abandon(task)
     next_model = request.fallback_models[state.attempt]
     logger.warning(
         "attempt %d on %s failed (%s); falling back to %s", state.attempt, task.model, error.code, next_model
@@ -142,13 +142,3 @@ def _attempt_failed(
 
 def _finish_failed(state: StepState, error: VideogenError) -> StepState:
     return state.next(outcome="failed", error=StepError.of(error))
-
-
-def _cancel_quietly(provider: VideoProvider, task: ProviderTask) -> None:
-    """Stop paying for a task we abandon, where the dialect can; failing to cancel never fails the job."""
-    if not provider.supports_cancel:
-        return
-    try:
-        provider.cancel(task)
-    except VideogenError as exc:
-        logger.warning("could not cancel task %s: %s", task.task_id, exc.code)

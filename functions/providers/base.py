@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-from functions.common.errors import ProviderError
+from functions.common.errors import ProviderError, VideogenError
 from functions.common.video_request import VideoRequest
 from functions.providers.catalog import Catalog, Dialect, ModelSpec
 from functions.providers.http import ProviderHttp
@@ -155,6 +155,16 @@ class VideoProvider(ABC):
     def cancel(self, task: ProviderTask) -> bool:
         """Ask the provider to stop the task. False where the dialect has no cancel."""
         return False
+
+    def abandon(self, task: ProviderTask) -> None:
+        """Stop paying for a task we no longer want, where the dialect can; never raises (our side has moved on)."""
+        if not self.supports_cancel:
+            logger.warning("task %s cannot be cancelled on %s; it may render to the end", task.task_id, self.dialect)
+            return
+        try:
+            self.cancel(task)
+        except VideogenError as exc:
+            logger.warning("could not cancel task %s: %s", task.task_id, exc.code)
 
     def reconcile(self, job_id: str, request: VideoRequest) -> ProviderTask | None:
         """After an ambiguous create: the task the provider made for this job, if any. None if unknowable."""

@@ -141,6 +141,8 @@ def _submitted(
                 next_poll_at=deps.clock() + wait,
             )
         except StaleTransitionError:
+            # Cancelled while the create was in flight: the cancel found no task to stop, so stop it here.
+            deps.providers.for_model(task.model).abandon(task)
             return state.next(outcome="finished")
     return state.next(outcome="submitted", wait_seconds=wait, error=None, output=None)
 

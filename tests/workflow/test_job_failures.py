@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+import boto3
 import pytest
 
+from functions.common.cancel import cancel_job
+from functions.common.workflow import WorkflowDeps
 from tests.fixtures.images import png_bytes
 from tests.workflow.harness import ShiftedClock, WorkflowHarness, catalog_with_polling
 from tests.workflow.outcomes import assert_completed, assert_failed
@@ -184,3 +188,41 @@ def test_lost_kling_create_that_never_arrived_is_created_again(
     creates = workflow.simulator.creates("kling")
     assert [c.status for c in creates] == [None, 200]
     assert [c.task_id for c in creates if c.task_id] == [run.task_id()]
+
+
+# -- cancelled while the create is in flight
+
+
+def test_a_job_cancelled_while_its_create_is_in_flight_cancels_the_task_the_create_made(
+    workflow: WorkflowHarness,
+) -> None:
+    # Given a Runway job whose create the provider accepts at once but answers a second later
+    job_id = workflow.start(request_for(workflow, "gen3a_turbo", "A lantern on a jetty [sim:slow=1]"))
+    deadline = time.monotonic() + 10
+    while not workflow.simulator.creates():
+        assert time.monotonic() < deadline, "the create never reached the provider"
+        time.sleep(0.02)
+    assert workflow.jobs.require(job_id).current_attempt.task is None  # type: ignore[union-attr]
+
+    # When the user cancels the job before Submit has the task id (DELETE /v1/videos/{id}, Ctrl-C)
+    cancel_job(
+        job_id,
+        deps=WorkflowDeps.from_environment(),
+        sfn=boto3.client("stepfunctions"),
+        state_machine_arn=workflow.resources.state_machine_arn,
+    )
+
+    # Then, once the create answers, Submit cancels the task it made: nobody keeps paying for it
+    ((create,),) = [workflow.simulator.creates()]
+    task_id = create.task_id
+    assert task_id is not None
+    deadline = time.monotonic() + 10
+    while not cancels(workflow, task_id):
+        assert time.monotonic() < deadline, f"task {task_id} was never cancelled at the provider"
+        time.sleep(0.05)
+    assert cancels(workflow, task_id) == [f"/runwayml/v1/tasks/{task_id}"]
+    # And the job stays cancelled, with one Failed event (code cancelled)
+    assert workflow.wait(job_id) == "ABORTED"
+    record = workflow.jobs.require(job_id)
+    assert (record.status.value, record.error_code) == ("cancelled", "cancelled")
+    assert [event["detail"]["error"]["code"] for event in workflow.events_for(job_id)] == ["cancelled"]
