@@ -158,33 +158,7 @@ POWERTOOLS_ENVIRONMENT = {
 }
 
 
-@dataclass(frozen=True)
-class MetricSpec:
-    name: str
-    unit: str
-    """A Powertools ``MetricUnit`` name."""
-    description: str
-
-
-METRICS_NAMESPACE = "videogen"
-METRICS_DIMENSIONS = {"service": "videogen"}
-"""The dimensions each metric is emitted with (Powertools Metrics adds ``service``; add no others, or the
-dashboard's queries no longer match)."""
-METRICS: dict[str, MetricSpec] = {
-    spec.name: spec
-    for spec in (
-        MetricSpec("JobsCreated", "Count", "A job record was created (API, inbox or event)"),
-        MetricSpec("JobsCompleted", "Count", "A job finished with its video stored (Finalize)"),
-        MetricSpec("JobsFailed", "Count", "A job finished failed (Finalize)"),
-        MetricSpec("JobsCancelled", "Count", "A job was cancelled (API delete)"),
-        MetricSpec("JobDuration", "Seconds", "Created to finished, for every terminal job (Finalize)"),
-        MetricSpec("ProviderDuration", "Seconds", "Submitted to the provider's output being ready (Poll)"),
-        MetricSpec("StoreDuration", "Seconds", "Streaming the video into S3, verified (Store)"),
-        MetricSpec("StoredBytes", "Bytes", "Size of each stored video (Store)"),
-        MetricSpec("StoreFailures", "Count", "A Store attempt that gave up (Store)"),
-        MetricSpec("CostUsd", "None", "Estimated provider cost of each completed job, in USD (Finalize)"),
-    )
-}
+# The product metrics (names, units, namespace) are the functions' own: functions.common.metrics.
 
 ALARM_THRESHOLDS = {
     # Errors per function in 5 minutes. Submit and Poll raise retryable provider errors by design (the ASL

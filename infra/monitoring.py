@@ -1,7 +1,7 @@
 """Alarms (to an SNS topic, optionally e-mailed) and one dashboard: jobs by status, latency, cost estimate.
 
 The dashboard reads AWS's own metrics (Step Functions, Lambda, API Gateway) and the product's metrics in the
-``videogen`` namespace (infra.config.METRICS), which the functions emit with Powertools Metrics.
+``videogen`` namespace (functions.common.metrics.METRICS), which the functions emit with Powertools Metrics.
 """
 
 from __future__ import annotations
@@ -19,23 +19,21 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from functions.common.metrics import METRICS, METRICS_DIMENSIONS, METRICS_NAMESPACE, TERMINAL_STATUS_METRICS
 from infra.config import (
     ALARM_THRESHOLDS,
     ALL_FUNCTIONS,
     LAMBDA_ARM_PRICE_PER_GB_SECOND,
-    METRICS,
-    METRICS_DIMENSIONS,
-    METRICS_NAMESPACE,
 )
 from infra.options import StackOptions
 
 PERIOD = Duration.minutes(5)
-JOB_STATUS_METRICS = ("JobsCreated", "JobsCompleted", "JobsFailed", "JobsCancelled")
+JOB_STATUS_METRICS = ("JobsCreated", *TERMINAL_STATUS_METRICS.values())
 
 
 def product_metric(name: str, statistic: str = "Sum", period: Duration = PERIOD) -> cloudwatch.Metric:
     if name not in METRICS:
-        raise KeyError(f"{name} is not in infra.config.METRICS")
+        raise KeyError(f"{name} is not in functions.common.metrics.METRICS")
     return cloudwatch.Metric(
         namespace=METRICS_NAMESPACE,
         metric_name=name,

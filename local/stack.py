@@ -127,6 +127,8 @@ def local_stack(
             "COMETAPI_KEY_SECRET_NAME": LOCAL_NAMES["secret"],
             "VIDEOGEN_POLL_INTERVAL_SECONDS": str(poll_interval) if poll_interval is not None else None,
             "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
+            # The handlers' metrics are EMF lines on stdout, for CloudWatch; here stdout is the CLI's.
+            "POWERTOOLS_METRICS_DISABLED": "true",
         }
         stack.enter_context(patched_environ(handler_env))
         # Process-wide clients capture AWS_ENDPOINT_URL when they are made. Powertools keeps one Secrets

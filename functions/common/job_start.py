@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from functions.common.errors import TransientAwsError
 from functions.common.jobs import JobRecord, JobRepository, JobStatus
+from functions.common.metrics import emit_metrics
 from functions.common.video_request import VideoRequest
 
 if TYPE_CHECKING:
@@ -54,6 +55,7 @@ def start_job(
         batch_line=batch_line,
     )
     jobs.create(record)
+    emit_metrics({"JobsCreated": 1})
     try:
         sfn.start_execution(
             stateMachineArn=state_machine_arn,

@@ -9,7 +9,8 @@ import uuid
 
 from functions.common.errors import TransientAwsError
 from functions.common.events import event_detail_for
-from functions.common.jobs import JobRecord
+from functions.common.jobs import JobRecord, JobStatus
+from functions.common.metrics import TERMINAL_STATUS_METRICS, emit_metrics
 from functions.common.workflow import WorkflowDeps
 
 
@@ -29,7 +30,18 @@ def emit_terminal_event(record: JobRecord, deps: WorkflowDeps) -> bool:
         raise TransientAwsError(f"another finalizer is emitting the event of job {record.job_id}; retrying")
     deps.events.publish(event_detail_for(record, event_id))
     deps.jobs.mark_event_emitted(record.job_id)
+    emit_metrics(terminal_metrics(record))
     return True
+
+
+def terminal_metrics(record: JobRecord) -> dict[str, float]:
+    """Counted with the one terminal event, so each job counts once whichever path ended it."""
+    values: dict[str, float] = {TERMINAL_STATUS_METRICS[record.status.value]: 1}
+    if record.finished_at is not None:
+        values["JobDuration"] = record.finished_at - record.created_at
+    if record.status is JobStatus.COMPLETED and record.cost_usd is not None:
+        values["CostUsd"] = record.cost_usd
+    return values
 
 
 def release_slots(record: JobRecord, deps: WorkflowDeps) -> None:

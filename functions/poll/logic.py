@@ -19,6 +19,7 @@ from functions.common.errors import (
     VideogenError,
 )
 from functions.common.jobs import JobRecord, JobStatus, StaleTransitionError
+from functions.common.metrics import emit_metrics
 from functions.common.poll_policy import next_wait_seconds
 from functions.common.video_request import VideoRequest
 from functions.common.workflow import OutputLocation, StepError, StepState, WorkflowDeps
@@ -64,6 +65,7 @@ def poll_job(state: StepState, deps: WorkflowDeps) -> StepState:
             )
         except StaleTransitionError:
             return state.next(outcome="finished")
+        emit_metrics({"ProviderDuration": elapsed})
         assert task_state.output_url is not None
         return state.next(
             outcome="succeeded",

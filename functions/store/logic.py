@@ -9,6 +9,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from functions.common.errors import OutputExpiredError
 from functions.common.jobs import JobRecord, JobStatus, StaleTransitionError
+from functions.common.metrics import emit_metrics
 from functions.common.workflow import OutputLocation, StepState, WorkflowDeps
 from functions.providers.base import ProviderTask, TaskStatus, VideoProvider
 from functions.store.streaming import StoredObject, check_output_url, stream_to_s3
@@ -24,15 +25,21 @@ def store_job(state: StepState, deps: WorkflowDeps) -> StepState:
     task = ProviderTask.model_validate(attempt.task)
     provider = deps.providers.for_model(task.model)
     key = f"{deps.settings.video_prefix}{state.job_id}.mp4"
+    started = deps.clock()
     try:
-        stored = _download(state.output, provider, deps, key, record)
-    except OutputExpiredError:
-        fresh = _fresh_output(provider, task, state.output)
-        if fresh is None:
-            raise
-        stored = _download(fresh, provider, deps, key, record)
+        try:
+            stored = _download(state.output, provider, deps, key, record)
+        except OutputExpiredError:
+            fresh = _fresh_output(provider, task, state.output)
+            if fresh is None:
+                raise
+            stored = _download(fresh, provider, deps, key, record)
+    except Exception:
+        emit_metrics({"StoreFailures": 1})
+        raise
 
     now = deps.clock()
+    emit_metrics({"StoreDuration": now - started, "StoredBytes": stored.bytes})
     manifest_key = f"{deps.settings.video_prefix}{state.job_id}.json"
     deps.s3.put_object(
         Bucket=stored.bucket,

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 from typing import Any
 
-from infra.config import ALL_FUNCTIONS, METRICS, METRICS_NAMESPACE
+from functions.common.metrics import METRICS, METRICS_NAMESPACE
+from infra.config import ALL_FUNCTIONS
 from infra.monitoring import JOB_STATUS_METRICS
 from tests.infra.conftest import Template
 
@@ -73,9 +76,16 @@ def test_dashboard_shows_jobs_by_status_latency_and_cost(template: Template) -> 
     body = dashboard_body(template)
     for title in ("Jobs by status", "Job latency (seconds)", "Execution time (ms)", "Cost estimate (USD per hour)"):
         assert title in body
-    # every product metric in infra.config is on the dashboard, in the videogen namespace
+    # every product metric (functions.common.metrics, emitted by the functions) is on the dashboard
     assert f'\\"{METRICS_NAMESPACE}\\"' in body
     for name in METRICS:
         assert f'\\"{name}\\"' in body, name
     assert set(JOB_STATUS_METRICS) <= set(METRICS)
     assert "Lambda compute (estimate)" in body
+
+
+def test_the_deploy_guide_prices_the_alarms_the_stack_has(template: Template) -> None:
+    # Given the deploy guide's cost section, When it counts the alarms, Then it counts the template's
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "deploy.md").read_text()
+    (documented,) = re.findall(r"(\d+) alarms \(", guide)
+    assert int(documented) == len(template.of_type("AWS::CloudWatch::Alarm"))
