@@ -2,16 +2,19 @@
 
 Every method needs a Bearer API key, checked by the authorizer (TOKEN type, answer cached per key). The stage
 logs access as JSON, traces with X-Ray, and is throttled; a usage plan carries the same limits plus a daily
-quota. Errors that API Gateway answers itself (bad key, throttled, too large) have the OpenAI error shape, so
-SDK clients report them like any other API error.
+quota. API Gateway meters a usage plan only through an API Gateway key, so the plan has one, the methods require
+it, and the authorizer supplies it (key source AUTHORIZER): callers send only their Bearer key, as with OpenAI.
+Errors that API Gateway answers itself (bad key, throttled, too large) have the OpenAI error shape, so SDK
+clients report them like any other API error.
 """
 
 from __future__ import annotations
 
 import json
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
@@ -53,7 +56,7 @@ class Api(Construct):
         construct_id: str,
         *,
         handler: lambda_.IFunction,
-        authorizer: lambda_.IFunction,
+        authorizer: lambda_.Function,
         options: StackOptions,
         log_retention: logs.RetentionDays,
     ) -> None:
@@ -84,6 +87,7 @@ class Api(Construct):
             "RestApi",
             description="videogen: OpenAI-compatible Videos API",
             endpoint_types=[apigw.EndpointType.REGIONAL],
+            api_key_source_type=apigw.ApiKeySourceType.AUTHORIZER,
             binary_media_types=list(API_BINARY_MEDIA_TYPES),
             # Account-level role that lets API Gateway write execution logs (one per account and region).
             cloud_watch_role=True,
@@ -125,6 +129,7 @@ class Api(Construct):
                 authorizer=self.authorizer,
                 authorization_type=apigw.AuthorizationType.CUSTOM,
                 request_validator=self.validator,
+                api_key_required=True,  # the usage plan's key, which the authorizer returns for every caller
                 # Bodies are validated by the api function (its errors speak the OpenAI shape); API
                 # Gateway checks what it can without a model: the credentials header is there.
                 request_parameters={"method.request.header.Authorization": True},
@@ -149,6 +154,19 @@ class Api(Construct):
             throttle=apigw.ThrottleSettings(rate_limit=options.api_rate_limit, burst_limit=options.api_burst_limit),
             quota=apigw.QuotaSettings(limit=options.api_daily_quota, period=apigw.Period.DAY),
             api_stages=[apigw.UsagePlanPerApiStage(api=self.rest_api, stage=self.rest_api.deployment_stage)],
+        )
+        # A key of its own (not rest_api.add_api_key, which ties it to the stage): the authorizer refers to it,
+        # and the stage's deployment depends on the authorizer.
+        self.usage_key = apigw.ApiKey(
+            self, "UsagePlanKey", description="Metered by the usage plan; supplied by the authorizer, never by callers"
+        )
+        self.usage_plan.add_api_key(self.usage_key)
+        authorizer.add_environment("USAGE_PLAN_KEY_ID", self.usage_key.key_id)
+        stack = Stack.of(self)
+        iam.Grant.add_to_principal(
+            grantee=authorizer,
+            actions=["apigateway:GET"],
+            resource_arns=[f"arn:{stack.partition}:apigateway:{stack.region}::/apikeys/{self.usage_key.key_id}"],
         )
         self._acknowledge(cors is not None)
 

@@ -18,6 +18,8 @@ logger = Logger(service="videogen-authorizer")
 
 class AuthorizerSettings(BaseSettings):
     api_keys_table_name: str
+    usage_plan_key_id: str | None = None
+    """Deployed: the API Gateway key of the stack's usage plan, returned for every caller so the plan meters them."""
 
 
 @cache
@@ -25,10 +27,19 @@ def key_store() -> ApiKeyStore:
     return ApiKeyStore(boto3.resource("dynamodb").Table(AuthorizerSettings().api_keys_table_name))
 
 
-def policy_for(owner: str, method_arn: str) -> dict[str, Any]:
+@cache
+def usage_plan_key() -> str | None:
+    """The usage plan key's value (read once per container; API Gateway keeps it, not our configuration)."""
+    key_id = AuthorizerSettings().usage_plan_key_id
+    if not key_id:
+        return None
+    return str(boto3.client("apigateway").get_api_key(apiKey=key_id, includeValue=True)["value"])
+
+
+def policy_for(owner: str, method_arn: str, usage_key: str | None = None) -> dict[str, Any]:
     """Allow every route of this API's stage: API Gateway caches the answer per key, not per route."""
     stage_arn = re.sub(r"^(arn:[^:]+:execute-api:[^:]+:[^:]+:[^/]+/[^/]+)/.*$", r"\1/*", method_arn)
-    return {
+    answer: dict[str, Any] = {
         "principalId": owner,
         "policyDocument": {
             "Version": "2012-10-17",
@@ -36,6 +47,9 @@ def policy_for(owner: str, method_arn: str) -> dict[str, Any]:
         },
         "context": {"owner": owner},
     }
+    if usage_key is not None:
+        answer["usageIdentifierKey"] = usage_key  # the usage plan throttles and counts this request
+    return answer
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -43,4 +57,4 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     owner = key_store().owner_of(bearer_key(event.get("authorizationToken")))
     if owner is None:
         raise PermissionError("Unauthorized")  # API Gateway answers 401 (the gateway response shapes the body)
-    return policy_for(owner, str(event.get("methodArn", "")))
+    return policy_for(owner, str(event.get("methodArn", "")), usage_plan_key())

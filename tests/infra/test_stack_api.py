@@ -124,6 +124,27 @@ def test_usage_plan_throttles_and_has_a_daily_quota(template: Template) -> None:
     assert api_stage["Stage"] == {"Ref": stage(template)[0]}
 
 
+def test_the_usage_plan_meters_every_call_through_the_key_the_authorizer_supplies(template: Template) -> None:
+    # API Gateway applies a usage plan only to requests that carry one of its keys: without this the plan's
+    # quota would be configuration that never applies.
+    plan_id, _ = template.one("AWS::ApiGateway::UsagePlan")
+    key_id, _ = template.one("AWS::ApiGateway::ApiKey")
+    [(_, plan_key)] = template.of_type("AWS::ApiGateway::UsagePlanKey").items()
+    assert plan_key["Properties"] == {"KeyId": {"Ref": key_id}, "KeyType": "API_KEY", "UsagePlanId": {"Ref": plan_id}}
+    # Every route requires the key, and the key comes from the authorizer, never from the caller
+    _, rest_api = template.one("AWS::ApiGateway::RestApi")
+    assert rest_api["Properties"]["ApiKeySourceType"] == "AUTHORIZER"
+    for path, method in methods(template):
+        if method["HttpMethod"] != "OPTIONS":
+            assert method["ApiKeyRequired"] is True, path
+    # The authorizer knows which key, and may read that key only
+    _, authorizer = template.function("authorizer")
+    assert authorizer["Environment"]["Variables"]["USAGE_PLAN_KEY_ID"] == {"Ref": key_id}
+    reads = [s for s in template.function_statements("authorizer") if s["Action"] == "apigateway:GET"]
+    assert len(reads) == 1
+    assert {"Ref": key_id} in reads[0]["Resource"]["Fn::Join"][1]
+
+
 def test_gateway_errors_speak_the_openai_error_shape(template: Template) -> None:
     responses = {
         r["Properties"]["ResponseType"]: r["Properties"]

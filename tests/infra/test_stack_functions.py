@@ -99,7 +99,8 @@ def test_api_and_authorizer_environment(template: Template) -> None:
     expected["MAX_REQUEST_BYTES"] = str(DEPLOYED_MAX_REQUEST_BYTES)
     assert {name: variables[name] for name in expected} == expected
     _, authorizer = template.function("authorizer")
-    assert set(authorizer["Environment"]["Variables"]) == {"API_KEYS_TABLE_NAME", *POWERTOOLS_ENVIRONMENT}
+    authorizer_variables = set(authorizer["Environment"]["Variables"])
+    assert authorizer_variables == {"API_KEYS_TABLE_NAME", "USAGE_PLAN_KEY_ID", *POWERTOOLS_ENVIRONMENT}
 
 
 def test_options_reach_the_functions(template: Template, full: Template) -> None:
