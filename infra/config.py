@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from functions.common.events import COMPLETED, EVENT_SOURCE, FAILED
+
 ROOT = Path(__file__).resolve().parent.parent
 ASL_PATH = ROOT / "statemachine" / "video_generation.asl.json"
 
@@ -298,6 +300,8 @@ WEBHOOK_FUNCTIONS: dict[str, FunctionSpec] = {
         ),
     )
 }
+WEBHOOK_RULE_PATTERN = {"source": [EVENT_SOURCE], "detail-type": [COMPLETED, FAILED]}
+"""Terminal job events, from the product's bus to the webhook queue (deployed and local alike)."""
 WEBHOOK_QUEUE_VISIBILITY_SECONDS = 6 * WEBHOOK_FUNCTIONS["webhook"].timeout_seconds
 """AWS's advice for a Lambda event source: at least six times the function's timeout."""
 WEBHOOK_DLQ_VISIBILITY_SECONDS = 6 * WEBHOOK_FUNCTIONS["webhook-dlq"].timeout_seconds

@@ -14,16 +14,14 @@ from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from functions.common.events import COMPLETED, EVENT_SOURCE, FAILED
 from infra.config import (
     WEBHOOK_DLQ_RETENTION_DAYS,
     WEBHOOK_DLQ_VISIBILITY_SECONDS,
     WEBHOOK_MAX_RECEIVE_COUNT,
     WEBHOOK_QUEUE_RETENTION_DAYS,
     WEBHOOK_QUEUE_VISIBILITY_SECONDS,
+    WEBHOOK_RULE_PATTERN,
 )
-
-WEBHOOK_RULE_PATTERN = {"source": [EVENT_SOURCE], "detail-type": [COMPLETED, FAILED]}
 
 
 class Webhooks(Construct):

@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from infra.config import INTAKE_FUNCTIONS, WORKFLOW_FUNCTIONS
+from infra.config import INTAKE_FUNCTIONS, WEBHOOK_FUNCTIONS, WORKFLOW_FUNCTIONS
 
 logger = logging.getLogger(__name__)
 
@@ -66,9 +66,9 @@ class LambdaRegistry:
 
     @classmethod
     def workflow(cls) -> LambdaRegistry:
-        """The workflow functions, and the intake's (the inbox batch's Task states and the rules' target),
-        under their local names, importing each real handler."""
-        specs = [*WORKFLOW_FUNCTIONS.values(), *INTAKE_FUNCTIONS.values()]
+        """The workflow functions, the intake's (the inbox batch's Task states and the rules' target) and the
+        webhook functions, under their local names, importing each real handler."""
+        specs = [*WORKFLOW_FUNCTIONS.values(), *INTAKE_FUNCTIONS.values(), *WEBHOOK_FUNCTIONS.values()]
         return cls({spec.local_name: _import(spec.handler) for spec in specs})
 
     def invoke(self, function_name: str, payload: bytes | str | None) -> tuple[bytes, str | None]:

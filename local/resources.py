@@ -21,6 +21,8 @@ from infra.config import (
     JOBS_TABLE,
     LOCAL_NAMES,
     REQUESTED_RULE_PATTERN,
+    WEBHOOK_QUEUE_VISIBILITY_SECONDS,
+    WEBHOOK_RULE_PATTERN,
     WORKFLOW_FUNCTIONS,
     api_environment,
     inbox_rule_pattern,
@@ -48,6 +50,9 @@ class LocalResources:
     intake_queue_url: str = ""
     """Where the intake's two rules deliver locally (moto cannot target a Lambda function from a rule):
     local/event_delivery.py hands each event to the intake handler, as EventBridge would."""
+    webhook_queue_url: str = ""
+    """The webhook queue, as deployed (rule on the bus -> queue): local/event_delivery.py is its event source
+    mapping, handing each message to the webhook handler as an SQS event."""
 
     def environment(self) -> dict[str, str]:
         """Every local function's environment (the API's and the intake's are supersets of the workflow's)."""
@@ -146,6 +151,7 @@ def provision(session: boto3.Session | None = None, endpoint_url: str | None = N
         type="STANDARD",
     )["stateMachineArn"]
     intake_queue_url = _intake_rules(client, LOCAL_NAMES["video_bucket"])
+    webhook_queue_url = _webhook_rule(client)
     return LocalResources(
         table=LOCAL_NAMES["jobs_table"],
         bucket=LOCAL_NAMES["video_bucket"],
@@ -156,6 +162,7 @@ def provision(session: boto3.Session | None = None, endpoint_url: str | None = N
         idempotency_table=LOCAL_NAMES["idempotency_table"],
         batch_state_machine_arn=batch_state_machine_arn,
         intake_queue_url=intake_queue_url,
+        webhook_queue_url=webhook_queue_url,
     )
 
 
@@ -177,4 +184,21 @@ def _intake_rules(client: Any, bucket: str) -> str:
     ):
         events.put_rule(Name=rule, EventBusName=bus, EventPattern=json.dumps(pattern))
         events.put_targets(Rule=rule, EventBusName=bus, Targets=[{"Id": "intake", "Arn": queue_arn}])
+    return queue_url
+
+
+def _webhook_rule(client: Any) -> str:
+    """Terminal job events on the product's bus -> the webhook queue, with the deployed rule's pattern."""
+    sqs = client("sqs")
+    queue_url: str = sqs.create_queue(
+        QueueName="videogen-webhooks-local", Attributes={"VisibilityTimeout": str(WEBHOOK_QUEUE_VISIBILITY_SECONDS)}
+    )["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events = client("events")
+    events.put_rule(
+        Name="videogen-webhooks", EventBusName=LOCAL_NAMES["event_bus"], EventPattern=json.dumps(WEBHOOK_RULE_PATTERN)
+    )
+    events.put_targets(
+        Rule="videogen-webhooks", EventBusName=LOCAL_NAMES["event_bus"], Targets=[{"Id": "webhooks", "Arn": queue_arn}]
+    )
     return queue_url

@@ -5,7 +5,9 @@
   same registry the workflow tests use);
 - resources created from infra.config by local/resources.py, the state machine from the same ASL file;
 - the CometAPI key in (local) Secrets Manager, read by the handlers exactly as in AWS;
-- the CometAPI simulator on a free port, unless COMETAPI_KEY is set (then the real provider is used).
+- the CometAPI simulator on a free port, unless COMETAPI_KEY is set (then the real provider is used);
+- the intake (S3 inbox objects, "Video Generation Requested" events) and webhook deliveries running in the
+  background, as EventBridge and SQS invoke them when deployed (local/event_delivery.py).
 
 Everything in this process talks to moto through AWS_ENDPOINT_URL, which the stack sets while it runs.
 """
@@ -21,12 +23,12 @@ from typing import Any
 
 import boto3
 import requests
-from aws_lambda_powertools.utilities import parameters
 
+from functions.common.container import forget_container_state
 from functions.common.jobs import JobRepository
 from functions.common.settings import DEFAULT_COMETAPI_BASE_URL
-from functions.common.workflow import workflow_dependencies
 from infra.config import LOCAL_NAMES
+from local.event_delivery import QueuePump, deliver_intake_events, deliver_webhook_events
 from local.lambdas import LambdaRegistry, route_invocations
 from local.resources import REGION, LocalResources, provision
 
@@ -131,13 +133,19 @@ def local_stack(
             "POWERTOOLS_METRICS_DISABLED": "true",
         }
         stack.enter_context(patched_environ(handler_env))
-        # Process-wide clients capture AWS_ENDPOINT_URL when they are made. Powertools keeps one Secrets
-        # Manager client for the process, so a client made before this stack (or by a stack before it) would
-        # send the handlers' secret reads elsewhere, even to real AWS: drop them on the way in and out.
-        for clear in (workflow_dependencies.cache_clear, parameters.clear_caches):
-            clear()
-            stack.callback(clear)
+        # Clients capture AWS_ENDPOINT_URL when they are made, and the handlers keep theirs for the container's
+        # life (Powertools keeps one Secrets Manager client for the process): ones made before this stack, or
+        # by a stack before it, would send the handlers' calls elsewhere, even to real AWS. Drop them on the
+        # way in and out.
+        forget_container_state()
+        stack.callback(forget_container_state)
         registry = stack.enter_context(route_invocations(LambdaRegistry.workflow()))
+        # What EventBridge and SQS would invoke: the intake (S3 inbox, "requested" events) and the webhooks.
+        for deliver, queue_url in (
+            (deliver_intake_events, resources.intake_queue_url),
+            (deliver_webhook_events, resources.webhook_queue_url),
+        ):
+            stack.enter_context(QueuePump(deliver, registry, queue_url))
         yield LocalStack(
             endpoint_url=endpoint,
             resources=resources,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from functools import cache
 from typing import Any
 
 import boto3
@@ -12,6 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic_settings import BaseSettings
 
 from functions.api.keys import ApiKeyStore, bearer_key
+from functions.common.container import per_container
 
 logger = Logger(service="videogen-authorizer")
 
@@ -22,12 +22,12 @@ class AuthorizerSettings(BaseSettings):
     """Deployed: the API Gateway key of the stack's usage plan, returned for every caller so the plan meters them."""
 
 
-@cache
+@per_container
 def key_store() -> ApiKeyStore:
     return ApiKeyStore(boto3.resource("dynamodb").Table(AuthorizerSettings().api_keys_table_name))
 
 
-@cache
+@per_container
 def usage_plan_key() -> str | None:
     """The usage plan key's value (read once per container; API Gateway keeps it, not our configuration)."""
     key_id = AuthorizerSettings().usage_plan_key_id

@@ -9,7 +9,6 @@ import base64
 import json
 import os
 import re
-from functools import cache
 from typing import Annotated, Any, Literal, cast
 
 from aws_lambda_powertools import Logger
@@ -22,6 +21,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from functions.api.logic import VideosApi, body_from_form
 from functions.api.models import DeletedVideo, ErrorBody, Video, VideoList
 from functions.api.multipart import parse_multipart
+from functions.common.container import per_container
 from functions.common.errors import InvalidRequestError, VideogenError
 
 logger = Logger(service="videogen-api")
@@ -62,7 +62,7 @@ class MissingCallerError(VideogenError):
     http_status = 401
 
 
-@cache
+@per_container
 def videos() -> VideosApi:
     return VideosApi.from_environment()
 

@@ -36,7 +36,10 @@ class ValidationContext(TypedDict, total=False):
     catalog: Catalog
     resolve: Resolver
     trusted: bool
-    """Set by our own code re-reading a stored request: allows images by S3 key (uploaded and checked by us)."""
+    """Set by our own code re-reading a stored request: allows images by S3 key (uploaded and checked by us), and
+    resolves no URL again. They were checked when the request was accepted and are checked again where they
+    are used (an image URL just before we download it, the callback URL at delivery): a DNS hiccup of the
+    user's webhook host must not fail a job the provider is already rendering."""
 
 
 class CameraConfig(BaseModel):
@@ -175,7 +178,7 @@ class VideoRequest(BaseModel):
         inspected = self._check_mode_and_images(spec, resolve, trusted=context.get("trusted", False))
         self._check_seconds_and_format(spec, inspected)
         self._check_options(spec)
-        if self.callback_url is not None:
+        if self.callback_url is not None and not context.get("trusted", False):
             check_public_https_url(self.callback_url, field="callback_url", resolve=resolve)
         self._check_fallbacks(catalog, {**context, "catalog": catalog, "resolve": resolve})
         return self
@@ -209,7 +212,8 @@ class VideoRequest(BaseModel):
         for index, image in enumerate(self.images):
             field = f"images[{index}]"
             if image.url is not None:
-                check_public_https_url(image.url, field=f"{field}.url", resolve=resolve)
+                if not trusted:
+                    check_public_https_url(image.url, field=f"{field}.url", resolve=resolve)
                 inspected.append(None)
                 continue
             if image.s3_key is not None:

@@ -10,7 +10,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cache, cached_property
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
 
 import boto3
@@ -19,6 +19,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict
 
 from functions.common.concurrency import ProviderSlots
+from functions.common.container import per_container
 from functions.common.errors import ERRORS_BY_NAME, InternalError, VideogenError
 from functions.common.events import EventPublisher
 from functions.common.jobs import JobRepository
@@ -148,7 +149,8 @@ class WorkflowDeps:
         return self.settings.videogen_poll_interval_seconds
 
     def stored_request(self, request: dict[str, Any]) -> VideoRequest:
-        """A request read back from the job record: validated again (URLs re-checked), S3 keys allowed."""
+        """A request read back from the job record: validated against the catalog again, S3 keys allowed, no
+        URL resolved again (each is checked where it is used)."""
         from functions.common.video_request import parse_video_request  # noqa: PLC0415
 
         return parse_video_request(request, catalog=self.catalog, trusted=True)
@@ -157,7 +159,7 @@ class WorkflowDeps:
 Step = Callable[[StepState, WorkflowDeps], StepState]
 
 
-@cache
+@per_container
 def workflow_dependencies() -> WorkflowDeps:
     """Built on the first invocation of a container and kept for the next ones (clients, key, session)."""
     return WorkflowDeps.from_environment()

@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -17,6 +16,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.common import workflow
+from functions.common.container import per_container
 from functions.intake.logic import BatchInput, Intake, IntakeSettings, LineInput, SealInput
 
 if TYPE_CHECKING:
@@ -27,7 +27,7 @@ Handler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
 _built: list[tuple[workflow.WorkflowDeps, Intake]] = []
 
 
-@cache
+@per_container
 def _sfn() -> SFNClient:
     return boto3.client("stepfunctions")
 

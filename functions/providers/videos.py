@@ -7,6 +7,7 @@ from typing import Any
 
 from functions.common.errors import InvalidRequestError, ProviderError
 from functions.common.images import ImageInfo, download_image
+from functions.common.url_safety import Resolver, check_public_https_url, resolve_host
 from functions.common.video_request import ImageInput, VideoRequest
 from functions.providers.base import (
     ProviderTask,
@@ -29,9 +30,16 @@ ImageDownloader = Callable[[str], tuple[bytes, ImageInfo]]
 class VideosProvider(VideoProvider):
     dialect = Dialect.VIDEOS
 
-    def __init__(self, *args: Any, download: ImageDownloader = download_image, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        download: ImageDownloader = download_image,
+        resolve: Resolver = resolve_host,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.download = download
+        self.resolve = resolve
 
     def submit(self, request: VideoRequest, job_id: str) -> ProviderTask:
         spec = self.spec(request.model)
@@ -61,6 +69,8 @@ class VideosProvider(VideoProvider):
         if image.data is not None:
             return image.data, image.media_type or "image/png"
         assert image.url is not None
+        # Checked again here, where we fetch it: the name may resolve elsewhere now than when it was accepted.
+        check_public_https_url(image.url, field=f"images[{index}].url", resolve=self.resolve)
         try:
             data, info = self.download(image.url)
         except (ValueError, OSError) as exc:

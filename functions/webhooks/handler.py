@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from functools import cache
 from typing import Any
 
 import boto3
@@ -16,6 +15,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from functions.common.container import per_container
 from functions.common.errors import WebhookDeliveryError
 from functions.common.jobs import JobRepository
 from functions.webhooks.logic import (
@@ -41,7 +41,7 @@ class WebhookSettings(BaseSettings):
     webhook_max_age_seconds: float = 24 * 3600
 
 
-@cache
+@per_container
 def delivery_from_environment() -> WebhookDelivery:
     """Built on a container's first invocation and kept (clients, HTTP session)."""
     settings = WebhookSettings()
@@ -101,7 +101,7 @@ def queue_url(queue_arn: str) -> str:
     return f"https://sqs.{region}.amazonaws.com/{account}/{name}"
 
 
-@cache
+@per_container
 def sqs() -> Any:
     return boto3.client("sqs")
 

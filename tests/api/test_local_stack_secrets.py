@@ -6,11 +6,14 @@ before the stack started (by another test, or by an earlier stack in the same pr
 
 from __future__ import annotations
 
+import os
+
 import boto3
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
 from botocore.config import Config
 
+from functions.common.container import per_container
 from functions.common.settings import ProviderSettings
 from infra.config import LOCAL_NAMES
 from local.stack import local_stack
@@ -42,3 +45,20 @@ def test_handlers_read_the_key_from_this_stacks_secrets_manager_even_after_a_sta
         assert "secrets" not in DEFAULT_PROVIDERS
     finally:
         DEFAULT_PROVIDERS.pop("secrets", None)
+
+
+def test_every_per_container_object_made_before_a_stack_is_made_again_inside_it() -> None:
+    # Given a container-lifetime factory whose object was made before the stack (bound to another endpoint)
+    made: list[str | None] = []
+
+    @per_container
+    def client_endpoint() -> str | None:
+        made.append(os.environ.get("AWS_ENDPOINT_URL"))
+        return made[-1]
+
+    client_endpoint()
+
+    # When a local stack starts, Then the handlers get one made for this stack's endpoint
+    with local_stack() as stack:
+        assert client_endpoint() == stack.endpoint_url
+    assert len(made) == 2

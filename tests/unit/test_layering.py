@@ -44,3 +44,22 @@ def test_lambda_code_never_imports_the_local_stack_or_the_cdk_app(path: Path) ->
 
 def test_there_are_lambda_folders_to_check() -> None:
     assert {"submit", "poll", "store", "finalize", "api"} <= set(LAMBDA_FOLDERS)
+
+
+CONTAINER_CACHE_EXCEPTIONS = {FUNCTIONS / "providers" / "catalog.py"}
+"""Pure data read from a file in the asset: the same whatever the environment."""
+
+
+@pytest.mark.parametrize("path", sorted(set(modules_under(FUNCTIONS)) - CONTAINER_CACHE_EXCEPTIONS), ids=str)
+def test_container_lifetime_objects_are_made_through_per_container(path: Path) -> None:
+    # A bare functools cache keeps a client bound to the AWS endpoint of the moment and escapes
+    # forget_container_state(), which the local stack relies on each time it starts.
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    decorators = {
+        ast.unparse(decorator)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        for decorator in node.decorator_list
+    }
+    bare = decorators & {"cache", "functools.cache", "lru_cache", "functools.lru_cache", "lru_cache()"}
+    assert not bare, f"{path.relative_to(ROOT)} uses {bare}: use functions.common.container.per_container"

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
-from functions.common.workflow import workflow_dependencies
+from functions.common.container import forget_container_state
 from local.lambdas import LambdaRegistry, route_invocations
 from local.resources import REGION, provision
 from local.simulator import CometApiSimulator
@@ -41,10 +41,10 @@ def workflow(aws: None, simulator: CometApiSimulator, monkeypatch: pytest.Monkey
     monkeypatch.setenv("COMETAPI_BASE_URL", simulator.base_url)
     monkeypatch.setenv("COMETAPI_KEY", simulator.api_key)
     monkeypatch.setenv("VIDEOGEN_POLL_INTERVAL_SECONDS", "0")
-    workflow_dependencies.cache_clear()
+    forget_container_state()
     with route_invocations(LambdaRegistry.workflow()) as registry:
         yield WorkflowHarness(resources, registry, simulator, monkeypatch)
-    workflow_dependencies.cache_clear()
+    forget_container_state()
 
 
 @pytest.fixture
