@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import io
 import socket
+from collections.abc import Callable
 from typing import Any, NoReturn, cast
 
 import pytest
@@ -22,12 +23,14 @@ from functions.common.errors import (
     ProviderError,
     ProviderUnavailableError,
 )
+from functions.common.images import ImageInfo, inspect_image
 from functions.common.video_request import VideoRequest, parse_video_request
 from functions.providers.base import ProviderTask, TaskStatus, VideoProvider
-from functions.providers.catalog import Dialect
+from functions.providers.catalog import Dialect, load_catalog
 from functions.providers.factory import provider_for
 from functions.providers.http import ProviderHttp
 from functions.providers.kling import KlingProvider
+from functions.providers.videos import VideosProvider
 from tests.fixtures.fake_http import FakeSession, empty_response, json_response
 
 BASE_URL = "https://api.example.test"
@@ -149,6 +152,46 @@ def test_veo_first_and_last_frame_create_is_multipart_with_two_ordered_files() -
     assert task.task_id == "task_pa9C"
     assert task.model == "veo3-fast"
     assert task.dialect is Dialect.VIDEOS
+
+
+def videos_provider(
+    resolve: Callable[[str], list[str]], downloads: list[str], image: bytes, *answers: requests.Response
+) -> tuple[VideosProvider, FakeSession]:
+    """The /v1/videos adapter with a scripted resolver and an image downloader that records what it fetched."""
+    session = FakeSession(*answers)
+    http = ProviderHttp(base_url=BASE_URL, api_key=SecretStr(KEY), session=cast(requests.Session, session))
+
+    def download(url: str) -> tuple[bytes, ImageInfo]:
+        downloads.append(url)
+        return image, inspect_image(image)
+
+    return VideosProvider(http, load_catalog(), download=download, resolve=resolve), session
+
+
+def test_veo_image_url_is_checked_again_then_downloaded_and_sent_as_a_file() -> None:
+    # Given a Veo request whose image is an https URL (accepted when its host resolved to a public address)
+    frame = png(64, 36, (200, 30, 30))
+    downloads: list[str] = []
+    provider, session = videos_provider(lambda host: [PUBLIC_IP], downloads, frame, json_response(200, VEO_CREATED))
+    # When it is submitted
+    provider.submit(request(model="veo3-fast", images=[{"url": FIRST_URL}]), JOB_ID)
+    # Then we fetched the image ourselves and sent its bytes as the input_reference file
+    assert downloads == [FIRST_URL]
+    (call,) = session.calls
+    assert file_parts(call.kwargs["files"]) == [("input_reference", frame, "image/png")]
+
+
+def test_veo_image_url_that_now_resolves_privately_is_refused_before_any_download_or_create() -> None:
+    # Given a request accepted while the image host resolved publicly, whose name now points inside our network
+    accepted = request(model="veo3-fast", images=[{"url": FIRST_URL}])
+    downloads: list[str] = []
+    provider, session = videos_provider(lambda host: ["169.254.169.254"], downloads, b"")
+    # When it is submitted, Then the URL is refused where we would fetch it: nothing fetched, nothing created
+    with pytest.raises(InvalidRequestError, match="non-public address") as refused:
+        provider.submit(accepted, JOB_ID)
+    assert refused.value.param == "images[0].url"
+    assert downloads == []
+    assert session.calls == []
 
 
 def test_veo_create_parts_encode_as_real_multipart_form_data() -> None:

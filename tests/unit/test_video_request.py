@@ -973,3 +973,26 @@ def test_for_fallback_picks_the_nearest_allowed_duration(
 ) -> None:
     request = parse(text_request(main, seconds=seconds))
     assert request.for_fallback(spec_of(fallback_model)).seconds == expected
+
+
+def test_a_stored_request_is_read_back_without_resolving_its_urls_again() -> None:
+    # Given a request accepted with a callback and an image URL (their hosts resolved publicly then)
+    fields = {
+        "model": "kling-v1-6",
+        "prompt": "A lighthouse at dusk",
+        "images": [{"url": "https://images.example.com/frame.png"}],
+        "callback_url": "https://hooks.example.com/videos",
+    }
+    stored = parse_video_request(fields, resolve=lambda host: ["93.184.216.34"]).model_dump(mode="json")
+
+    # When the workflow reads it back while DNS fails (as on every Submit and Poll), Then it still parses:
+    # each URL is checked again where it is used (the image before we download it, the callback at delivery)
+    def dns_down(host: str) -> list[str]:
+        raise OSError(f"{host}: temporary failure in name resolution")
+
+    again = parse_video_request(stored, resolve=dns_down, trusted=True)
+    assert again.callback_url == fields["callback_url"]
+    # And a request from a user is still resolved, and refused when its host does not resolve
+    with pytest.raises(InvalidRequestError, match="does not resolve") as refused:
+        parse_video_request(fields, resolve=dns_down)
+    assert refused.value.param in ("images[0].url", "callback_url")
