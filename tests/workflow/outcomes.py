@@ -4,12 +4,25 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 from typing import Any
 
 import boto3
+from jsonschema import Draft202012Validator
 
 from functions.common.events import COMPLETED, EVENT_SOURCE, FAILED
 from tests.workflow.harness import JobRun, WorkflowHarness
+
+EVENT_SCHEMAS = {
+    detail_type: Draft202012Validator(
+        json.loads((Path(__file__).resolve().parents[2] / "docs" / "events" / name).read_text())
+    )
+    for detail_type, name in (
+        (COMPLETED, "video-generation-completed.json"),
+        (FAILED, "video-generation-failed.json"),
+    )
+}
+"""The published schemas (docs/events/) that subscribers code against: every event a test sees must match."""
 
 
 def assert_completed(workflow: WorkflowHarness, run: JobRun, *, attempt: int = 0) -> bytes:
@@ -75,4 +88,8 @@ def only_event(run: JobRun, detail_type: str) -> dict[str, Any]:
     assert event["detail"]["job_id"] == run.job_id
     detail: dict[str, Any] = event["detail"]
     assert detail["event_id"] == run.record.event_id
+    problems = [
+        f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in EVENT_SCHEMAS[detail_type].iter_errors(event)
+    ]
+    assert not problems, f"the {detail_type} event does not match docs/events/: {problems}"
     return detail
