@@ -104,7 +104,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     keys = commands.add_parser("keys", help="manage API keys (deployed stack, or a running local stack)")
     keys.add_argument("--table", default=os.environ.get("VIDEOGEN_API_KEYS_TABLE"), help="the API keys table")
-    keys.add_argument("--endpoint-url", help="the local stack's AWS endpoint (videogen serve prints it)")
+    keys.add_argument(
+        "--endpoint-url",
+        help="the local stack's AWS endpoint (videogen serve prints it); its own region and credentials are used",
+    )
     key_commands = keys.add_subparsers(dest="keys_command", required=True)
     create_key = key_commands.add_parser("create", help="create a key (shown once)")
     create_key.add_argument("--owner", required=True, help="the tenant the key's jobs belong to")
@@ -188,14 +191,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run_keys(args: argparse.Namespace) -> int:
-    import boto3  # noqa: PLC0415
-
     from functions.api.keys import ApiKeyStore  # noqa: PLC0415
 
     if not args.table:
         Console(stderr=True).print("[red]error[/red] name the API keys table: --table or VIDEOGEN_API_KEYS_TABLE")
         return EXIT_INVALID
-    store = ApiKeyStore(boto3.resource("dynamodb", endpoint_url=args.endpoint_url).Table(args.table))
+    store = ApiKeyStore(dynamodb_resource(args.endpoint_url).Table(args.table))
     if args.keys_command == "create":
         key, record = store.create(args.owner, args.name)
         print(f"key id {record.key_id} for owner {record.owner}; the key (shown once, store it now):")
@@ -212,6 +213,27 @@ def run_keys(args: argparse.Namespace) -> int:
         return EXIT_OK
     Console(stderr=True).print(f"[red]error[/red] no active key with id {args.key_id}")
     return EXIT_FAILED
+
+
+def dynamodb_resource(endpoint_url: str | None) -> Any:
+    """The deployed stack's DynamoDB (the caller's AWS credentials), or the local stack's at ``endpoint_url``.
+
+    The local stack's moto accepts only its own region and any credentials: a clean shell has neither, and
+    real credentials have no business being sent to it, so the local ones are used there.
+    """
+    import boto3  # noqa: PLC0415
+
+    if endpoint_url is None:
+        return boto3.resource("dynamodb")
+    from local.stack import LOCAL_CREDENTIALS  # noqa: PLC0415
+
+    return boto3.resource(
+        "dynamodb",
+        endpoint_url=endpoint_url,
+        region_name=LOCAL_CREDENTIALS["AWS_DEFAULT_REGION"],
+        aws_access_key_id=LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    )
 
 
 def _when(timestamp: float | None) -> str:
