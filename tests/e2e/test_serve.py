@@ -81,6 +81,38 @@ def keys_command(served: Served, *args: str) -> list[str]:
     return ["keys", "--endpoint-url", served.endpoint_url, "--table", served.keys_table, *args]
 
 
+# --- serve ----------------------------------------------------------------------------------------------------
+
+
+def test_serve_uses_videogen_api_key_and_answers_the_openai_sdk(served: Served, chosen_key: str) -> None:
+    # Given the server started with VIDEOGEN_API_KEY (the fixture)
+
+    # When the official openai SDK lists videos with that key
+    page = served.client(chosen_key).videos.list()
+
+    # Then it answers the (empty) list, the printed key is that one, and no key was generated
+    assert page.data == []
+    assert served.api_key == chosen_key
+    assert "generated" not in served.text
+
+
+def test_serve_without_videogen_api_key_prints_a_generated_key_that_works(tmp_path: Path) -> None:
+    # Given `videogen serve` started without VIDEOGEN_API_KEY
+    with running_videogen("serve", "--port", "0", cwd=tmp_path) as process:
+        server = Served.read(process)
+
+        # When the openai SDK calls it with the key it printed, and with another key
+        page = server.client().videos.list()
+        with pytest.raises(openai.AuthenticationError):
+            server.client(f"vg_{secrets.token_urlsafe(16)}").videos.list()
+
+        # Then the printed key was generated (and says so), and it is the one that works
+        assert "generated" in server.text
+        assert server.api_key.startswith("vg_")
+        assert page.data == []
+        serve_stopped_cleanly(process)
+
+
 # --- keys -----------------------------------------------------------------------------------------------------
 
 
