@@ -7,15 +7,19 @@ import json
 import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
 from rich.console import Console
 from rich.table import Table
 
-from functions.common.errors import InvalidRequestError, VideogenError
+from functions.common.errors import InvalidRequestError, JobCancelledError, VideogenError
 from functions.providers.catalog import Catalog, ModelSpec, PerSecondPrice, PerTaskPrice, load_catalog
+from local.outcome import GenerateOutcome
+
+GenerateVideo = Callable[..., GenerateOutcome]
+"""local.generate.generate's shape: (fields, *, out, poll_interval, console) -> GenerateOutcome."""
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -163,7 +167,8 @@ def request_fields(args: argparse.Namespace) -> dict[str, Any]:
     return {name: value for name, value in fields.items() if value not in (None, [])}
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, generate_video: GenerateVideo | None = None) -> int:
+    """The console script. ``generate_video`` stands in for local.generate.generate (tests)."""
     arguments = list(sys.argv[1:] if argv is None else argv)
     try:
         args = build_parser().parse_args(arguments)
@@ -171,7 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"{exc.usage}{exc.prog}: error: {exc.message}\n")
         if arguments[:1] == ["generate"] and "--json" in arguments:
             error = InvalidRequestError(exc.message, param=exc.param).to_dict()
-            print(json.dumps({"id": None, "status": "invalid", "error": error}))
+            print(json.dumps(GenerateOutcome.not_started("failed", error).as_json()))
         return EXIT_INVALID
     if args.command == "models":
         print_models(load_catalog())
@@ -187,7 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return serve(host=args.host, port=args.port)
     if args.command == "keys":
         return run_keys(args)
-    return run_generate(args)
+    return run_generate(args, generate_video)
 
 
 def run_keys(args: argparse.Namespace) -> int:
@@ -242,39 +247,40 @@ def _when(timestamp: float | None) -> str:
     return datetime.datetime.fromtimestamp(timestamp, datetime.UTC).strftime("%Y-%m-%d %H:%M") if timestamp else ""
 
 
-def run_generate(args: argparse.Namespace) -> int:
-    from local.generate import GenerateInterrupted, GenerateOutcome, generate  # noqa: PLC0415 - keeps startup light
+def run_generate(args: argparse.Namespace, generate_video: GenerateVideo | None = None) -> int:
+    from local.generate import GenerateInterrupted, generate  # noqa: PLC0415 - keeps startup light
 
     err = Console(stderr=True)
     try:
         fields = request_fields(args)
         interval = poll_interval(args.poll_interval)
-        outcome: GenerateOutcome = generate(fields, out=args.out, poll_interval=interval, console=err)
-    except InvalidRequestError as exc:
-        return _report_invalid(exc, args.json, err)
+        outcome = (generate_video or generate)(fields, out=args.out, poll_interval=interval, console=err)
+    except InvalidRequestError as exc:  # nothing was submitted: a failure of its own exit code
+        err.print(f"[red]invalid request[/red] {exc.message}", soft_wrap=True, highlight=False)
+        return _ended(GenerateOutcome.not_started("failed", exc.to_dict(), _model_of(args)), EXIT_INVALID, args.json)
     except GenerateInterrupted as interrupted:
         err.print(f"[yellow]cancelled[/yellow] job {interrupted.outcome.id}")
-        if args.json:
-            print(json.dumps(interrupted.outcome.as_json()))
-        return EXIT_INTERRUPTED
+        return _ended(interrupted.outcome, EXIT_INTERRUPTED, args.json)
     except KeyboardInterrupt:
         err.print("[yellow]interrupted before the job started[/yellow]")
-        return EXIT_INTERRUPTED
+        error = {"code": JobCancelledError.code, "message": "Interrupted with Ctrl-C before the job started."}
+        return _ended(GenerateOutcome.not_started("cancelled", error, _model_of(args)), EXIT_INTERRUPTED, args.json)
     except VideogenError as exc:  # failed before a job existed (e.g. the stack could not start the workflow)
         err.print(f"[red]failed[/red] {exc.code}: {exc.message}", soft_wrap=True, highlight=False)
-        if args.json:
-            print(json.dumps({"id": None, "status": "failed", "error": exc.to_dict()}))
-        return EXIT_FAILED
-    if args.json:
-        print(json.dumps(outcome.as_json()))
-    return EXIT_OK if outcome.status == "completed" else EXIT_FAILED
+        return _ended(GenerateOutcome.not_started("failed", exc.to_dict(), _model_of(args)), EXIT_FAILED, args.json)
+    return _ended(outcome, EXIT_OK if outcome.status == "completed" else EXIT_FAILED, args.json)
 
 
-def _report_invalid(exc: InvalidRequestError, as_json: bool, err: Console) -> int:
-    err.print(f"[red]invalid request[/red] {exc.message}", soft_wrap=True, highlight=False)
+def _model_of(args: argparse.Namespace) -> str | None:
+    """The requested model where it is one (an unknown id is not a model the JSON should name)."""
+    return str(args.model) if args.model in load_catalog().models else None
+
+
+def _ended(outcome: GenerateOutcome, exit_code: int, as_json: bool) -> int:
+    """With --json, the last line on stdout is the outcome, whichever way the run ended."""
     if as_json:
-        print(json.dumps({"id": None, "status": "invalid", "error": exc.to_dict()}))
-    return EXIT_INVALID
+        print(json.dumps(outcome.as_json()))
+    return exit_code
 
 
 def poll_interval(flag: int | None) -> int | None:

@@ -48,6 +48,18 @@ def top_level_boxes(data: bytes) -> list[str]:
     return boxes
 
 
+def assert_refused_contract(run: CliRun, param: str) -> None:
+    """Invalid input: exit 2, and with --json a failed run with every key, nothing of a job, and the field named."""
+    assert run.returncode == 2, run.explain()
+    result = run.last_json
+    assert set(result) == CONTRACT_KEYS, f"keys {sorted(result)}\n{run.explain()}"
+    assert result["status"] == "failed"
+    assert result["error"]["code"] == "invalid_request"
+    assert result["error"]["param"] == param
+    assert result["error"]["message"]
+    assert {result[name] for name in ("id", "s3_uri", "file", "bytes", "sha256", "cost_usd")} == {None}
+
+
 def assert_completed_contract(run: CliRun, model_id: str, out: Path) -> None:
     assert run.returncode == 0, run.explain()
     result = run.last_json
@@ -180,13 +192,9 @@ def test_generate_refuses_invalid_input_with_exit_2_and_starts_nothing(
     # When
     run = run_videogen("generate", "A paper kite", *args, "--json", cwd=tmp_path)
 
-    # Then: exit 2, the JSON names the field, stderr too, and no job was started
-    assert run.returncode == 2, run.explain()
-    result = run.last_json
-    assert result["status"] == "invalid"
-    assert result["error"]["code"] == "invalid_request"
-    assert result["error"]["param"] == param
-    assert param in result["error"]["message"]
+    # Then: exit 2, the JSON (every key) names the field, stderr too, and no job was started
+    assert_refused_contract(run, param)
+    assert param in run.last_json["error"]["message"]
     assert param in run.stderr_text
     for text in mentions:
         assert text in run.stderr_text
@@ -201,13 +209,9 @@ def test_generate_refuses_a_flag_of_the_wrong_type_with_the_json_contract(tmp_pa
     # When
     run = run_videogen(*args, cwd=tmp_path)
 
-    # Then it is invalid input like any other: exit 2, and with --json the last line is the invalid object
-    assert run.returncode == 2, run.explain()
+    # Then it is invalid input like any other: exit 2, and with --json the last line is the refused run's object
+    assert_refused_contract(run, "seconds")
     assert "--seconds" in run.stderr_text
-    result = run.last_json
-    assert result["status"] == "invalid"
-    assert result["error"]["code"] == "invalid_request"
-    assert result["error"]["param"] == "seconds"
     assert "started" not in run.stderr
 
 
@@ -220,10 +224,7 @@ def test_generate_refuses_a_negative_poll_interval_before_anything_starts(tmp_pa
 
     # Then it is refused as invalid input, before a job (and a billed provider task) exists
     assert "started" not in run.stderr, run.explain()
-    assert run.returncode == 2, run.explain()
-    result = run.last_json
-    assert result["status"] == "invalid"
-    assert "poll_interval" in str(result["error"]["param"])
+    assert_refused_contract(run, "poll_interval")
 
 
 # --- generate: Ctrl-C ---------------------------------------------------------------------------------------------
