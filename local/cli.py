@@ -21,6 +21,9 @@ from local.outcome import GenerateOutcome
 GenerateVideo = Callable[..., GenerateOutcome]
 """local.generate.generate's shape: (fields, *, out, poll_interval, console) -> GenerateOutcome."""
 
+SIMULATOR_API_KEY = "sk-sim"
+"""The key `videogen simulator` accepts unless --api-key names another."""
+
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_INVALID = 2
@@ -97,13 +100,14 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("models", help="list the models and what they accept")
 
     simulator = commands.add_parser("simulator", help="run the CometAPI simulator")
-    simulator.add_argument("--port", type=int, default=8765)
+    simulator.add_argument("--port", type=int, default=8765, help="0 = any free port (the URL is printed)")
     simulator.add_argument("--host", default="127.0.0.1")
     simulator.add_argument("--time-scale", type=float, default=0.02, help="render time multiplier (0 = instant)")
     simulator.add_argument("--shape", choices=("reference", "tutorial", "wrapped"), default="reference")
+    simulator.add_argument("--api-key", default=SIMULATOR_API_KEY, help="the key it accepts (Bearer)")
 
     serve = commands.add_parser("serve", help="run the local stack and the OpenAI-compatible API")
-    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--port", type=int, default=8080, help="0 = any free port (the URL is printed)")
     serve.add_argument("--host", default="127.0.0.1")
 
     keys = commands.add_parser("keys", help="manage API keys (deployed stack, or a running local stack)")
@@ -184,7 +188,14 @@ def main(argv: Sequence[str] | None = None, *, generate_video: GenerateVideo | N
     if args.command == "simulator":
         from local.simulator import serve_forever  # noqa: PLC0415 - PyAV loads only when simulating
 
-        serve_forever(port=args.port, host=args.host, time_scale=args.time_scale, shape=args.shape)
+        serve_forever(
+            port=args.port,
+            host=args.host,
+            time_scale=args.time_scale,
+            shape=args.shape,
+            api_key=args.api_key,
+            ready=lambda base_url: announce_simulator(base_url, args.api_key, Console(stderr=True)),
+        )
         return EXIT_OK
     if args.command == "serve":
         from local.serve import serve  # noqa: PLC0415
@@ -193,6 +204,20 @@ def main(argv: Sequence[str] | None = None, *, generate_video: GenerateVideo | N
     if args.command == "keys":
         return run_keys(args)
     return run_generate(args, generate_video)
+
+
+def announce_simulator(base_url: str, api_key: str, console: Console) -> None:
+    """Where the simulator listens, the key it takes, and how to point videogen (or any client) at it."""
+    lines = [
+        f"CometAPI simulator   {base_url}",
+        f"API key              {api_key}",
+        "Point videogen at it (the real-provider path, with this simulator as the provider):",
+        f"  COMETAPI_BASE_URL={base_url} COMETAPI_KEY={api_key} "
+        'videogen generate "A paper kite" --model veo3-fast --poll-interval 1',
+        f"Requests it received: {base_url}/_sim/requests. Ctrl-C stops.",
+    ]
+    for line in lines:
+        console.print(line, soft_wrap=True, highlight=False, markup=False)
 
 
 def run_keys(args: argparse.Namespace) -> int:
