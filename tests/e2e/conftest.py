@@ -26,6 +26,8 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from local.simulator import CometApiSimulator
+
 CALL_TIMEOUT_SECONDS = 60.0
 """A generate on the simulator takes 2–7 s (stack start-up plus the model's compressed render time)."""
 
@@ -220,6 +222,21 @@ def running_videogen(*args: str | Path, cwd: Path, env: Mapping[str, str] | None
             for pipe in (process.stdout, process.stderr):
                 if pipe is not None:
                     pipe.close()
+
+
+@pytest.fixture
+def provider() -> Iterator[CometApiSimulator]:
+    """A CometAPI simulator of the test's own (renders instant), to stand in for the real provider: the CLI is
+    pointed at it with COMETAPI_KEY and COMETAPI_BASE_URL (``provider_env``), as at CometAPI with a real key, and
+    the test reads every request it received."""
+    with CometApiSimulator(time_scale=0.0) as simulator:
+        yield simulator
+        assert simulator.errors == []
+
+
+def provider_env(simulator: CometApiSimulator) -> dict[str, str]:
+    """The environment of a user with a CometAPI key, whose CometAPI is ``simulator``."""
+    return {"COMETAPI_KEY": simulator.api_key, "COMETAPI_BASE_URL": simulator.base_url}
 
 
 def write_png(path: Path, width: int, height: int) -> Path:
