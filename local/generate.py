@@ -80,7 +80,9 @@ def generate(
                 state_machine_arn=stack.resources.state_machine_arn,
                 reason="Cancelled with Ctrl-C.",
             )
-            raise GenerateInterrupted(outcome_of(record, events_for(stack, job_id))) from None
+            outcome = outcome_of(record, events_for(stack, job_id))
+            report(outcome, console)
+            raise GenerateInterrupted(outcome) from None
         outcome = outcome_of(record, events_for(stack, job_id))
         if record.status == "completed":
             target = out or Path("output") / f"{job_id}.mp4"
@@ -160,8 +162,10 @@ def copy_video(stack: LocalStack, record: JobRecord, target: Path) -> None:
 def report(outcome: GenerateOutcome, console: Console) -> None:
     if outcome.event is not None:
         detail = outcome.event.get("detail", {})
+        code = (detail.get("error") or {}).get("code")
         console.print(
-            f"event: [bold]{outcome.event.get('detail-type')}[/bold] on the videogen bus (id {detail.get('event_id')})",
+            f"event: [bold]{outcome.event.get('detail-type')}[/bold]{f' ({code})' if code else ''} on the videogen bus "
+            f"(id {detail.get('event_id')})",
             soft_wrap=True,
         )
     if outcome.status == "completed":

@@ -184,18 +184,6 @@ class VideogenProcess:
         return self.run(self.process.returncode if self.process.returncode is not None else -1).explain()
 
 
-def start_videogen(*args: str, cwd: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [*videogen_command(), *args],
-        cwd=cwd,
-        env=cli_environment(),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
 @contextmanager
 def running_videogen(*args: str | Path, cwd: Path, env: Mapping[str, str] | None = None) -> Iterator[VideogenProcess]:
     """`videogen ARGS` started in the background; on the way out it is interrupted (Ctrl-C), then killed if it
