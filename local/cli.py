@@ -7,15 +7,22 @@ import json
 import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
 from rich.console import Console
 from rich.table import Table
 
-from functions.common.errors import InvalidRequestError, VideogenError
+from functions.common.errors import InvalidRequestError, JobCancelledError, VideogenError
 from functions.providers.catalog import Catalog, ModelSpec, PerSecondPrice, PerTaskPrice, load_catalog
+from local.outcome import GenerateOutcome
+
+GenerateVideo = Callable[..., GenerateOutcome]
+"""local.generate.generate's shape: (fields, *, out, poll_interval, console) -> GenerateOutcome."""
+
+SIMULATOR_API_KEY = "sk-sim"
+"""The key `videogen simulator` accepts unless --api-key names another."""
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -93,18 +100,22 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("models", help="list the models and what they accept")
 
     simulator = commands.add_parser("simulator", help="run the CometAPI simulator")
-    simulator.add_argument("--port", type=int, default=8765)
+    simulator.add_argument("--port", type=int, default=8765, help="0 = any free port (the URL is printed)")
     simulator.add_argument("--host", default="127.0.0.1")
     simulator.add_argument("--time-scale", type=float, default=0.02, help="render time multiplier (0 = instant)")
     simulator.add_argument("--shape", choices=("reference", "tutorial", "wrapped"), default="reference")
+    simulator.add_argument("--api-key", default=SIMULATOR_API_KEY, help="the key it accepts (Bearer)")
 
     serve = commands.add_parser("serve", help="run the local stack and the OpenAI-compatible API")
-    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--port", type=int, default=8080, help="0 = any free port (the URL is printed)")
     serve.add_argument("--host", default="127.0.0.1")
 
     keys = commands.add_parser("keys", help="manage API keys (deployed stack, or a running local stack)")
     keys.add_argument("--table", default=os.environ.get("VIDEOGEN_API_KEYS_TABLE"), help="the API keys table")
-    keys.add_argument("--endpoint-url", help="the local stack's AWS endpoint (videogen serve prints it)")
+    keys.add_argument(
+        "--endpoint-url",
+        help="the local stack's AWS endpoint (videogen serve prints it); its own region and credentials are used",
+    )
     key_commands = keys.add_subparsers(dest="keys_command", required=True)
     create_key = key_commands.add_parser("create", help="create a key (shown once)")
     create_key.add_argument("--owner", required=True, help="the tenant the key's jobs belong to")
@@ -160,7 +171,8 @@ def request_fields(args: argparse.Namespace) -> dict[str, Any]:
     return {name: value for name, value in fields.items() if value not in (None, [])}
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, generate_video: GenerateVideo | None = None) -> int:
+    """The console script. ``generate_video`` stands in for local.generate.generate (tests)."""
     arguments = list(sys.argv[1:] if argv is None else argv)
     try:
         args = build_parser().parse_args(arguments)
@@ -168,7 +180,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"{exc.usage}{exc.prog}: error: {exc.message}\n")
         if arguments[:1] == ["generate"] and "--json" in arguments:
             error = InvalidRequestError(exc.message, param=exc.param).to_dict()
-            print(json.dumps({"id": None, "status": "invalid", "error": error}))
+            print(json.dumps(GenerateOutcome.not_started("failed", error).as_json()))
         return EXIT_INVALID
     if args.command == "models":
         print_models(load_catalog())
@@ -176,7 +188,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "simulator":
         from local.simulator import serve_forever  # noqa: PLC0415 - PyAV loads only when simulating
 
-        serve_forever(port=args.port, host=args.host, time_scale=args.time_scale, shape=args.shape)
+        serve_forever(
+            port=args.port,
+            host=args.host,
+            time_scale=args.time_scale,
+            shape=args.shape,
+            api_key=args.api_key,
+            ready=lambda base_url: announce_simulator(base_url, args.api_key, Console(stderr=True)),
+        )
         return EXIT_OK
     if args.command == "serve":
         from local.serve import serve  # noqa: PLC0415
@@ -184,18 +203,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         return serve(host=args.host, port=args.port)
     if args.command == "keys":
         return run_keys(args)
-    return run_generate(args)
+    return run_generate(args, generate_video)
+
+
+def announce_simulator(base_url: str, api_key: str, console: Console) -> None:
+    """Where the simulator listens, the key it takes, and how to point videogen (or any client) at it."""
+    lines = [
+        f"CometAPI simulator   {base_url}",
+        f"API key              {api_key}",
+        "Point videogen at it (the real-provider path, with this simulator as the provider):",
+        f"  COMETAPI_BASE_URL={base_url} COMETAPI_KEY={api_key} "
+        'videogen generate "A paper kite" --model veo3-fast --poll-interval 1',
+        f"Requests it received: {base_url}/_sim/requests. Ctrl-C stops.",
+    ]
+    for line in lines:
+        console.print(line, soft_wrap=True, highlight=False, markup=False)
 
 
 def run_keys(args: argparse.Namespace) -> int:
-    import boto3  # noqa: PLC0415
-
     from functions.api.keys import ApiKeyStore  # noqa: PLC0415
 
     if not args.table:
         Console(stderr=True).print("[red]error[/red] name the API keys table: --table or VIDEOGEN_API_KEYS_TABLE")
         return EXIT_INVALID
-    store = ApiKeyStore(boto3.resource("dynamodb", endpoint_url=args.endpoint_url).Table(args.table))
+    store = ApiKeyStore(dynamodb_resource(args.endpoint_url).Table(args.table))
     if args.keys_command == "create":
         key, record = store.create(args.owner, args.name)
         print(f"key id {record.key_id} for owner {record.owner}; the key (shown once, store it now):")
@@ -214,45 +245,67 @@ def run_keys(args: argparse.Namespace) -> int:
     return EXIT_FAILED
 
 
+def dynamodb_resource(endpoint_url: str | None) -> Any:
+    """The deployed stack's DynamoDB (the caller's AWS credentials), or the local stack's at ``endpoint_url``.
+
+    The local stack's moto accepts only its own region and any credentials: a clean shell has neither, and
+    real credentials have no business being sent to it, so the local ones are used there.
+    """
+    import boto3  # noqa: PLC0415
+
+    if endpoint_url is None:
+        return boto3.resource("dynamodb")
+    from local.stack import LOCAL_CREDENTIALS  # noqa: PLC0415
+
+    return boto3.resource(
+        "dynamodb",
+        endpoint_url=endpoint_url,
+        region_name=LOCAL_CREDENTIALS["AWS_DEFAULT_REGION"],
+        aws_access_key_id=LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    )
+
+
 def _when(timestamp: float | None) -> str:
     import datetime  # noqa: PLC0415
 
     return datetime.datetime.fromtimestamp(timestamp, datetime.UTC).strftime("%Y-%m-%d %H:%M") if timestamp else ""
 
 
-def run_generate(args: argparse.Namespace) -> int:
-    from local.generate import GenerateInterrupted, GenerateOutcome, generate  # noqa: PLC0415 - keeps startup light
+def run_generate(args: argparse.Namespace, generate_video: GenerateVideo | None = None) -> int:
+    from local.generate import GenerateInterrupted, generate  # noqa: PLC0415 - keeps startup light
 
     err = Console(stderr=True)
     try:
         fields = request_fields(args)
         interval = poll_interval(args.poll_interval)
-        outcome: GenerateOutcome = generate(fields, out=args.out, poll_interval=interval, console=err)
-    except InvalidRequestError as exc:
-        return _report_invalid(exc, args.json, err)
+        outcome = (generate_video or generate)(fields, out=args.out, poll_interval=interval, console=err)
+    except InvalidRequestError as exc:  # nothing was submitted: a failure of its own exit code
+        err.print(f"[red]invalid request[/red] {exc.message}", soft_wrap=True, highlight=False)
+        return _ended(GenerateOutcome.not_started("failed", exc.to_dict(), _model_of(args)), EXIT_INVALID, args.json)
     except GenerateInterrupted as interrupted:
         err.print(f"[yellow]cancelled[/yellow] job {interrupted.outcome.id}")
-        if args.json:
-            print(json.dumps(interrupted.outcome.as_json()))
-        return EXIT_INTERRUPTED
+        return _ended(interrupted.outcome, EXIT_INTERRUPTED, args.json)
     except KeyboardInterrupt:
         err.print("[yellow]interrupted before the job started[/yellow]")
-        return EXIT_INTERRUPTED
+        error = {"code": JobCancelledError.code, "message": "Interrupted with Ctrl-C before the job started."}
+        return _ended(GenerateOutcome.not_started("cancelled", error, _model_of(args)), EXIT_INTERRUPTED, args.json)
     except VideogenError as exc:  # failed before a job existed (e.g. the stack could not start the workflow)
         err.print(f"[red]failed[/red] {exc.code}: {exc.message}", soft_wrap=True, highlight=False)
-        if args.json:
-            print(json.dumps({"id": None, "status": "failed", "error": exc.to_dict()}))
-        return EXIT_FAILED
-    if args.json:
-        print(json.dumps(outcome.as_json()))
-    return EXIT_OK if outcome.status == "completed" else EXIT_FAILED
+        return _ended(GenerateOutcome.not_started("failed", exc.to_dict(), _model_of(args)), EXIT_FAILED, args.json)
+    return _ended(outcome, EXIT_OK if outcome.status == "completed" else EXIT_FAILED, args.json)
 
 
-def _report_invalid(exc: InvalidRequestError, as_json: bool, err: Console) -> int:
-    err.print(f"[red]invalid request[/red] {exc.message}", soft_wrap=True, highlight=False)
+def _model_of(args: argparse.Namespace) -> str | None:
+    """The requested model where it is one (an unknown id is not a model the JSON should name)."""
+    return str(args.model) if args.model in load_catalog().models else None
+
+
+def _ended(outcome: GenerateOutcome, exit_code: int, as_json: bool) -> int:
+    """With --json, the last line on stdout is the outcome, whichever way the run ended."""
     if as_json:
-        print(json.dumps({"id": None, "status": "invalid", "error": exc.to_dict()}))
-    return EXIT_INVALID
+        print(json.dumps(outcome.as_json()))
+    return exit_code
 
 
 def poll_interval(flag: int | None) -> int | None:

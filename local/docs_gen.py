@@ -77,7 +77,10 @@ def openapi_document() -> dict[str, Any]:
             "name": "Idempotency-Key",
             "in": "header",
             "required": False,
-            "description": "The same key and body within 24 h give the same video; a different body gives 409.",
+            "description": (
+                "The same key and body within 24 h give the same video; a different body gives 409, and so "
+                "does the same key once that video has been deleted (send a new key for a new video)."
+            ),
             "schema": {"type": "string", "maxLength": 255},
         }
     ]

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,38 +26,12 @@ from functions.common.video_request import parse_video_request
 from functions.common.workflow import workflow_dependencies
 from functions.providers.catalog import load_catalog
 from infra.config import INPUT_PREFIX
+from local.outcome import GenerateOutcome
 from local.stack import LocalStack, local_stack
 
 SIMULATOR_POLL_INTERVAL = 1
 """With the simulator, renders take seconds: poll every second instead of the real-world policy."""
 WATCH_INTERVAL = 0.2
-
-
-@dataclass
-class GenerateOutcome:
-    id: str
-    status: str
-    model: str
-    s3_uri: str | None = None
-    file: str | None = None
-    bytes: int | None = None
-    sha256: str | None = None
-    cost_usd: float | None = None
-    error: dict[str, str] | None = None
-    event: dict[str, Any] | None = None
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "status": self.status,
-            "model": self.model,
-            "s3_uri": self.s3_uri,
-            "file": self.file,
-            "bytes": self.bytes,
-            "sha256": self.sha256,
-            "cost_usd": self.cost_usd,
-            "error": self.error,
-        }
 
 
 class GenerateInterrupted(Exception):  # noqa: N818 - a control-flow signal, not an error
@@ -107,7 +80,9 @@ def generate(
                 state_machine_arn=stack.resources.state_machine_arn,
                 reason="Cancelled with Ctrl-C.",
             )
-            raise GenerateInterrupted(outcome_of(record, events_for(stack, job_id))) from None
+            outcome = outcome_of(record, events_for(stack, job_id))
+            report(outcome, console)
+            raise GenerateInterrupted(outcome) from None
         outcome = outcome_of(record, events_for(stack, job_id))
         if record.status == "completed":
             target = out or Path("output") / f"{job_id}.mp4"
@@ -187,8 +162,10 @@ def copy_video(stack: LocalStack, record: JobRecord, target: Path) -> None:
 def report(outcome: GenerateOutcome, console: Console) -> None:
     if outcome.event is not None:
         detail = outcome.event.get("detail", {})
+        code = (detail.get("error") or {}).get("code")
         console.print(
-            f"event: [bold]{outcome.event.get('detail-type')}[/bold] on the videogen bus (id {detail.get('event_id')})",
+            f"event: [bold]{outcome.event.get('detail-type')}[/bold]{f' ({code})' if code else ''} on the videogen bus "
+            f"(id {detail.get('event_id')})",
             soft_wrap=True,
         )
     if outcome.status == "completed":

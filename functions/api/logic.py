@@ -81,8 +81,10 @@ class VideosApi:
 
     def create(self, owner: str, body: dict[str, Any], *, idempotency_key: str | None = None) -> Video:
         request = self.parse_create(body)
-        job_id = self._start_once(owner, request, idempotency_key) if idempotency_key else self._start(owner, request)
-        return self.video(self._owned(owner, job_id))
+        if idempotency_key:
+            job_id = self._start_once(owner, request, idempotency_key)
+            return self.video(self._created_with_key(owner, job_id))
+        return self.video(self._owned(owner, self._start(owner, request)))
 
     def parse_create(self, body: dict[str, Any]) -> VideoRequest:
         """The OpenAI-shaped body as a validated VideoRequest (nothing is stored or sent before this)."""
@@ -120,6 +122,21 @@ class VideosApi:
                 param="Idempotency-Key",
             ) from exc
         return started["job_id"]
+
+    def _created_with_key(self, owner: str, job_id: str) -> JobRecord:
+        """The job an Idempotency-Key created, for a repeat of that create.
+
+        Once the caller has deleted that job it cannot be answered again, and starting another would break what
+        the key promises (one job, one provider charge, however often the request is sent): 409, naming the key.
+        """
+        record = self.jobs.get(job_id)
+        if record is not None and record.owner == owner and record.deleted_at is not None:
+            raise ConflictError(
+                f"The video this Idempotency-Key created ({job_id}) has been deleted; to create a new video, send "
+                "the request with a new Idempotency-Key.",
+                param="Idempotency-Key",
+            )
+        return self._owned(owner, job_id)
 
     def _idempotent(self) -> Callable[..., dict[str, str]]:
         if self._idempotent_start is None:

@@ -77,6 +77,42 @@ def test_same_key_different_body_is_409(api: ApiStack, client_a: openai.OpenAI) 
     assert first.id in jobs_before
 
 
+def test_same_key_after_the_video_was_deleted_is_409_and_starts_nothing(api: ApiStack, client_a: openai.OpenAI) -> None:
+    # Given a video created with an Idempotency-Key, completed, then deleted by its owner
+    key = {"Idempotency-Key": f"deleted-{uuid.uuid4()}"}
+    prompt = f"idempotent then deleted {uuid.uuid4()}"
+    first = client_a.videos.create(model="veo3-fast", prompt=prompt, extra_headers=key)
+    done = wait_for(lambda: finished(client_a, first.id), what="the job to end")
+    assert done.status == "completed", done.error
+    assert client_a.videos.delete(first.id).deleted
+    executions_before = len(api.executions())
+    creates_before = len(api.sim_creates())
+
+    # When the same create is sent again with the same key, within the key's 24 h
+    with pytest.raises(openai.ConflictError) as raised:
+        client_a.videos.create(model="veo3-fast", prompt=prompt, extra_headers=key)
+
+    # Then it is a 409 naming the key, saying the video was deleted and that a new key makes a new video
+    body = raised.value.body
+    assert isinstance(body, dict)
+    assert (body["type"], body["code"], body["param"]) == ("invalid_request_error", "conflict", "Idempotency-Key")
+    assert first.id in body["message"]
+    assert "deleted" in body["message"]
+    assert "new Idempotency-Key" in body["message"]
+
+    # And no job, execution or provider task was started for it
+    assert [item["job_id"] for item in jobs_with_prompt(api, prompt)] == [first.id]
+    assert len(api.executions()) == executions_before
+    assert len(api.sim_creates()) == creates_before
+
+    # And a new key does make a new video
+    fresh = client_a.videos.create(
+        model="veo3-fast", prompt=prompt, extra_headers={"Idempotency-Key": f"fresh-{uuid.uuid4()}"}
+    )
+    assert fresh.id != first.id
+    assert len(api.executions()) == executions_before + 1
+
+
 def test_the_key_is_per_owner(api: ApiStack, client_a: openai.OpenAI, client_b: openai.OpenAI) -> None:
     # Given owner A used a key
     key = {"Idempotency-Key": f"shared-{uuid.uuid4()}"}

@@ -1,23 +1,32 @@
 """The `videogen` CLI run as a user runs it: a subprocess, no CometAPI key, its own working directory.
 
 Every call has a timeout. COMETAPI_KEY (and every variable that would point the CLI elsewhere or change how it
-prints) is removed, so the embedded stack starts the CometAPI simulator. stderr and stdout are pipes, as in CI:
-the CLI prints plain progress lines, and Rich wraps them at 80 columns (``CliRun.stderr_text`` undoes that).
+prints) is removed, so the embedded stack starts the CometAPI simulator; so is every AWS_* variable and AWS
+config file, as in a clean shell on a machine without AWS. stderr and stdout are pipes, as in CI: the CLI
+prints plain progress lines, and Rich wraps them at 80 columns (``CliRun.stderr_text`` undoes that).
+A test that needs a variable back (a real-key run against a simulator of its own) passes it in ``env``.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import queue
+import signal
 import subprocess
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 from PIL import Image
+
+from local.simulator import CometApiSimulator
 
 CALL_TIMEOUT_SECONDS = 60.0
 """A generate on the simulator takes 2–7 s (stack start-up plus the model's compressed render time)."""
@@ -34,7 +43,15 @@ REMOVED_VARIABLES = (
     "FORCE_COLOR",
     "TTY_COMPATIBLE",
     "TTY_INTERACTIVE",
+    "VIDEOGEN_API_KEY",
+    "VIDEOGEN_API_KEYS_TABLE",
 )
+CLEAN_AWS = {
+    "AWS_CONFIG_FILE": os.devnull,
+    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    "AWS_EC2_METADATA_DISABLED": "true",  # no credentials lookup off the machine (and no wait for one)
+}
+"""With every AWS_* variable removed: no region, no credentials, nothing read from ~/.aws."""
 
 
 def videogen_command() -> list[str]:
@@ -43,8 +60,13 @@ def videogen_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "local.cli"]
 
 
-def cli_environment() -> dict[str, str]:
-    return {name: value for name, value in os.environ.items() if name not in REMOVED_VARIABLES}
+def cli_environment(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    kept = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in REMOVED_VARIABLES and not name.startswith("AWS_")
+    }
+    return {**kept, **CLEAN_AWS, **(env or {})}
 
 
 @dataclass(frozen=True)
@@ -73,12 +95,14 @@ class CliRun:
         return f"videogen {command} -> exit {self.returncode}\n--- stdout\n{self.stdout}\n--- stderr\n{self.stderr}"
 
 
-def run_videogen(*args: str | Path, cwd: Path, timeout: float = CALL_TIMEOUT_SECONDS) -> CliRun:
+def run_videogen(
+    *args: str | Path, cwd: Path, timeout: float = CALL_TIMEOUT_SECONDS, env: Mapping[str, str] | None = None
+) -> CliRun:
     text_args = tuple(str(arg) for arg in args)
     completed = subprocess.run(
         [*videogen_command(), *text_args],
         cwd=cwd,
-        env=cli_environment(),
+        env=cli_environment(env),
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
@@ -88,16 +112,119 @@ def run_videogen(*args: str | Path, cwd: Path, timeout: float = CALL_TIMEOUT_SEC
     return CliRun(text_args, completed.returncode, completed.stdout, completed.stderr)
 
 
-def start_videogen(*args: str, cwd: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [*videogen_command(), *args],
+@dataclass
+class VideogenProcess:
+    """A running `videogen` whose stdout and stderr are read as they come (so neither pipe can fill up)."""
+
+    args: tuple[str, ...]
+    process: subprocess.Popen[str]
+    stdout_lines: list[str] = field(default_factory=list)
+    stderr_lines: list[str] = field(default_factory=list)
+    _fresh: queue.Queue[str | None] = field(default_factory=queue.Queue)
+    _readers: list[threading.Thread] = field(default_factory=list)
+
+    def start_reading(self) -> None:
+        assert self.process.stdout is not None
+        assert self.process.stderr is not None
+        for pipe, lines, announce in (
+            (self.process.stdout, self.stdout_lines, False),
+            (self.process.stderr, self.stderr_lines, True),
+        ):
+            reader = threading.Thread(target=self._read, args=(pipe, lines, announce), daemon=True)
+            reader.start()
+            self._readers.append(reader)
+
+    def _read(self, pipe: Any, lines: list[str], announce: bool) -> None:
+        for line in pipe:
+            lines.append(line)
+            if announce:
+                self._fresh.put(line)
+        if announce:
+            self._fresh.put(None)
+
+    def wait_for_stderr(
+        self, predicate: Callable[[str], bool], *, what: str, timeout: float = CALL_TIMEOUT_SECONDS
+    ) -> str:
+        """All of stderr so far, once ``predicate`` holds for it (whitespace runs, Rich's wrapping included, as
+        one space); fails if the process ends first or ``timeout`` passes."""
+        deadline = time.monotonic() + timeout
+        while True:
+            text = " ".join("".join(self.stderr_lines).split())
+            if predicate(text):
+                return text
+            remaining = deadline - time.monotonic()
+            assert remaining > 0, f"waited {timeout}s for {what}\n{self.explain()}"
+            try:
+                line = self._fresh.get(timeout=remaining)
+            except queue.Empty:
+                continue
+            assert line is not None, f"videogen ended before {what}\n{self.explain()}"
+
+    def interrupt(self, timeout: float = CALL_TIMEOUT_SECONDS) -> CliRun:
+        """Ctrl-C, then everything it printed until it exited."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+        return self.finish(timeout)
+
+    def finish(self, timeout: float = CALL_TIMEOUT_SECONDS) -> CliRun:
+        try:
+            returncode = self.process.wait(timeout=timeout)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        for reader in self._readers:
+            reader.join(timeout=10)
+        return self.run(returncode)
+
+    def run(self, returncode: int) -> CliRun:
+        return CliRun(self.args, returncode, "".join(self.stdout_lines), "".join(self.stderr_lines))
+
+    def explain(self) -> str:
+        return self.run(self.process.returncode if self.process.returncode is not None else -1).explain()
+
+
+@contextmanager
+def running_videogen(*args: str | Path, cwd: Path, env: Mapping[str, str] | None = None) -> Iterator[VideogenProcess]:
+    """`videogen ARGS` started in the background; on the way out it is interrupted (Ctrl-C), then killed if it
+    has not exited after CALL_TIMEOUT_SECONDS, and its pipes are closed."""
+    text_args = tuple(str(arg) for arg in args)
+    process = subprocess.Popen(
+        [*videogen_command(), *text_args],
         cwd=cwd,
-        env=cli_environment(),
+        env=cli_environment(env),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
+    running = VideogenProcess(text_args, process)
+    try:
+        running.start_reading()
+        yield running
+    finally:
+        try:
+            if process.poll() is None:
+                running.interrupt()
+        finally:
+            for pipe in (process.stdout, process.stderr):
+                if pipe is not None:
+                    pipe.close()
+
+
+@pytest.fixture
+def provider() -> Iterator[CometApiSimulator]:
+    """A CometAPI simulator of the test's own (renders instant), to stand in for the real provider: the CLI is
+    pointed at it with COMETAPI_KEY and COMETAPI_BASE_URL (``provider_env``), as at CometAPI with a real key, and
+    the test reads every request it received."""
+    with CometApiSimulator(time_scale=0.0) as simulator:
+        yield simulator
+        assert simulator.errors == []
+
+
+def provider_env(simulator: CometApiSimulator) -> dict[str, str]:
+    """The environment of a user with a CometAPI key, whose CometAPI is ``simulator``."""
+    return {"COMETAPI_KEY": simulator.api_key, "COMETAPI_BASE_URL": simulator.base_url}
 
 
 def write_png(path: Path, width: int, height: int) -> Path:

@@ -4,22 +4,20 @@ Each call is a subprocess of the installed console script, with COMETAPI_KEY rem
 stands in, at the stack's time scale), in a temporary working directory, with a timeout. The contract under
 test: exit 0 completed, 1 failed (code and message on stderr), 2 invalid input (nothing started; stderr names
 the field), 130 on Ctrl-C after the job is cancelled; with --json the last stdout line is one JSON object.
+The Ctrl-C test points the CLI at a simulator of its own (COMETAPI_BASE_URL), to see the provider cancel.
 """
 
 from __future__ import annotations
 
 import hashlib
-import queue
-import signal
 import struct
-import threading
-import time
 from pathlib import Path
 
 import pytest
 
 from functions.providers.catalog import Mode, load_catalog
-from tests.e2e.conftest import CliRun, GenerateOnce, run_videogen, start_videogen, write_png
+from local.simulator import CometApiSimulator
+from tests.e2e.conftest import CliRun, GenerateOnce, provider_env, run_videogen, running_videogen, write_png
 
 CATALOG = load_catalog()
 CONTRACT_KEYS = {"id", "status", "model", "s3_uri", "file", "bytes", "sha256", "cost_usd", "error"}
@@ -46,6 +44,18 @@ def top_level_boxes(data: bytes) -> list[str]:
         boxes.append(kind.decode("latin-1"))
         offset += size
     return boxes
+
+
+def assert_refused_contract(run: CliRun, param: str) -> None:
+    """Invalid input: exit 2, and with --json a failed run with every key, nothing of a job, and the field named."""
+    assert run.returncode == 2, run.explain()
+    result = run.last_json
+    assert set(result) == CONTRACT_KEYS, f"keys {sorted(result)}\n{run.explain()}"
+    assert result["status"] == "failed"
+    assert result["error"]["code"] == "invalid_request"
+    assert result["error"]["param"] == param
+    assert result["error"]["message"]
+    assert {result[name] for name in ("id", "s3_uri", "file", "bytes", "sha256", "cost_usd")} == {None}
 
 
 def assert_completed_contract(run: CliRun, model_id: str, out: Path) -> None:
@@ -180,13 +190,9 @@ def test_generate_refuses_invalid_input_with_exit_2_and_starts_nothing(
     # When
     run = run_videogen("generate", "A paper kite", *args, "--json", cwd=tmp_path)
 
-    # Then: exit 2, the JSON names the field, stderr too, and no job was started
-    assert run.returncode == 2, run.explain()
-    result = run.last_json
-    assert result["status"] == "invalid"
-    assert result["error"]["code"] == "invalid_request"
-    assert result["error"]["param"] == param
-    assert param in result["error"]["message"]
+    # Then: exit 2, the JSON (every key) names the field, stderr too, and no job was started
+    assert_refused_contract(run, param)
+    assert param in run.last_json["error"]["message"]
     assert param in run.stderr_text
     for text in mentions:
         assert text in run.stderr_text
@@ -201,13 +207,9 @@ def test_generate_refuses_a_flag_of_the_wrong_type_with_the_json_contract(tmp_pa
     # When
     run = run_videogen(*args, cwd=tmp_path)
 
-    # Then it is invalid input like any other: exit 2, and with --json the last line is the invalid object
-    assert run.returncode == 2, run.explain()
+    # Then it is invalid input like any other: exit 2, and with --json the last line is the refused run's object
+    assert_refused_contract(run, "seconds")
     assert "--seconds" in run.stderr_text
-    result = run.last_json
-    assert result["status"] == "invalid"
-    assert result["error"]["code"] == "invalid_request"
-    assert result["error"]["param"] == "seconds"
     assert "started" not in run.stderr
 
 
@@ -220,62 +222,37 @@ def test_generate_refuses_a_negative_poll_interval_before_anything_starts(tmp_pa
 
     # Then it is refused as invalid input, before a job (and a billed provider task) exists
     assert "started" not in run.stderr, run.explain()
-    assert run.returncode == 2, run.explain()
-    result = run.last_json
-    assert result["status"] == "invalid"
-    assert "poll_interval" in str(result["error"]["param"])
+    assert_refused_contract(run, "poll_interval")
 
 
 # --- generate: Ctrl-C ---------------------------------------------------------------------------------------------
 
 
-def test_ctrl_c_cancels_the_job_and_exits_130(tmp_path: Path) -> None:
-    # Given a job that never leaves the provider's queue, followed until its start is on stderr
-    process = start_videogen(
-        "generate", "[sim:stuck] a kite", "--model", "veo3-fast", "--poll-interval", "0", "--json", cwd=tmp_path
-    )
-    lines: queue.Queue[str | None] = queue.Queue()
-    seen: list[str] = []
-
-    def read_stderr() -> None:
-        assert process.stderr is not None
-        for line in process.stderr:
-            lines.put(line)
-        lines.put(None)
-
-    reader = threading.Thread(target=read_stderr, daemon=True)
-    reader.start()
-    try:
-        deadline = time.monotonic() + 60
-        while not any("started" in line for line in seen):
-            line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
-            assert line is not None, f"videogen ended before the job started:\n{''.join(seen)}"
-            seen.append(line)
+def test_ctrl_c_cancels_the_job_and_its_runway_task_and_exits_130(
+    tmp_path: Path, png_image: Path, provider: CometApiSimulator
+) -> None:
+    # Given a Runway job (Runway can cancel a task) that never leaves the provider's queue, on a provider the
+    # test can watch (its own simulator, as COMETAPI_BASE_URL), followed until stderr shows it in progress
+    args = ["generate", "[sim:stuck] a kite", "--model", "gen3a_turbo", "--image", str(png_image)]
+    with running_videogen(*args, "--poll-interval", "0", "--json", cwd=tmp_path, env=provider_env(provider)) as process:
+        process.wait_for_stderr(
+            lambda text: "gen3a_turbo | in progress" in text, what="a progress line showing the job in progress"
+        )
+        [create] = provider.creates("runway")
+        assert create.status == 200, process.explain()
 
         # When the user presses Ctrl-C
-        process.send_signal(signal.SIGINT)
-        returncode = process.wait(timeout=60)  # stdout holds one JSON line: its pipe cannot fill up
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=10)
-    stdout = process.stdout.read() if process.stdout is not None else ""
-    reader.join(timeout=10)
-    for pipe in (process.stdout, process.stderr):
-        if pipe is not None:
-            pipe.close()
-    while not lines.empty():
-        line = lines.get_nowait()
-        if line is not None:
-            seen.append(line)
-    run = CliRun(("generate", "[sim:stuck] a kite", "--json"), returncode, stdout, "".join(seen))
+        run = process.interrupt()
 
-    # Then the job was cancelled and reported as such, exit 130
+    # Then it exits 130, reporting the job cancelled (JSON and stderr) and the failed event with code cancelled
     assert run.returncode == 130, run.explain()
     result = run.last_json
     assert result["status"] == "cancelled"
     assert result["error"]["code"] == "cancelled"
     assert str(result["id"]).startswith("video_")
-    assert result["id"] in run.stderr_text
-    assert "cancelled" in run.stderr_text
+    assert f"cancelled job {result['id']}" in run.stderr_text
+    assert "event: Video Generation Failed (cancelled) on the videogen bus" in run.stderr_text
+    # And the provider was asked to cancel the task, once, with Runway's DELETE
+    deletes = [request for request in provider.received if request.method == "DELETE"]
+    assert [request.path for request in deletes] == [f"/runwayml/v1/tasks/{create.task_id}"], run.explain()
     assert not (tmp_path / "output").exists()
