@@ -145,8 +145,11 @@ class VideoProvider(ABC):
         return spec
 
     @abstractmethod
-    def submit(self, request: VideoRequest, job_id: str) -> ProviderTask:
-        """Create the provider task. Raises SubmitAmbiguousError when the outcome is unknown."""
+    def submit(self, request: VideoRequest, create_key: str) -> ProviderTask:
+        """Create the provider task. Raises SubmitAmbiguousError when the outcome is unknown.
+
+        ``create_key`` names this create of this job's attempt, unique per attempt (the job id for the first,
+        see submit's ``create_key_for``); dialects that can tag a task with the caller's id send it."""
 
     @abstractmethod
     def poll(self, task: ProviderTask) -> TaskState:
@@ -166,8 +169,9 @@ class VideoProvider(ABC):
         except VideogenError as exc:
             logger.warning("could not cancel task %s: %s", task.task_id, exc.code)
 
-    def reconcile(self, job_id: str, request: VideoRequest) -> ProviderTask | None:
-        """After an ambiguous create: the task the provider made for this job, if any. None if unknowable."""
+    def reconcile(self, create_key: str, request: VideoRequest) -> ProviderTask | None:
+        """After an ambiguous create: the task the provider made under ``create_key`` (the same key the create
+        sent), if any. None if unknowable."""
         return None
 
     def download_headers(self, needs_auth: bool) -> dict[str, str]:

@@ -33,7 +33,7 @@ class RunwayProvider(VideoProvider):
     dialect = Dialect.RUNWAY
     supports_cancel = True
 
-    def submit(self, request: VideoRequest, job_id: str) -> ProviderTask:
+    def submit(self, request: VideoRequest, create_key: str) -> ProviderTask:
         spec = self.spec(request.model)
         fmt = spec.format_for(request.size or spec.default_size) or spec.default_format
         image = request.images[0]  # validation guarantees Runway gets exactly one image

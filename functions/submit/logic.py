@@ -3,8 +3,8 @@
 Idempotent per job and attempt. Before the create call the attempt records ``create_started_at``; after it,
 the task. A retry (Lambda's or Step Functions') that finds the task returns it; one that finds only
 ``create_started_at`` knows a previous create may have been accepted and billed, so it reconciles where the
-dialect can (Kling, by external_task_id) and otherwise fails the job with ``submit_ambiguous`` instead of
-creating a second, billed task.
+dialect can (Kling, by the attempt's external_task_id: ``create_key_for``) and otherwise fails the job with
+``submit_ambiguous`` instead of creating a second, billed task.
 """
 
 from __future__ import annotations
@@ -38,6 +38,17 @@ def model_for_attempt(request: VideoRequest, attempt: int) -> str:
     return request.model if attempt == 0 else request.fallback_models[attempt - 1]
 
 
+def create_key_for(job_id: str, attempt: int) -> str:
+    """The id one attempt's create is known by at the provider (Kling's ``external_task_id``).
+
+    Unique per attempt, because Kling refuses a second task under an id it has seen (code 1201) and a
+    reconcile must find this attempt's task, not an abandoned earlier one. Attempt 0 keeps the bare job id,
+    the key used before fallbacks had their own, so a job in flight across a deploy still reconciles. Job ids
+    are ``video_<hex>``, so no other job's key can end in ``-a<n>``.
+    """
+    return job_id if attempt == 0 else f"{job_id}-a{attempt}"
+
+
 def submit_job(state: StepState, deps: WorkflowDeps) -> StepState:
     record = deps.jobs.require(state.job_id)
     if record.status.is_terminal:
@@ -63,7 +74,7 @@ def submit_job(state: StepState, deps: WorkflowDeps) -> StepState:
     except StaleTransitionError:
         return state.next(outcome="finished")  # cancelled meanwhile
     try:
-        task = provider.submit(_with_image_bytes(request, deps), state.job_id)
+        task = provider.submit(_with_image_bytes(request, deps), create_key_for(state.job_id, state.attempt))
     except SubmitAmbiguousError:
         return _recover_unknown_create(state, deps, deps.jobs.require(state.job_id), request, provider)
     except ProviderRateLimitedError as exc:
@@ -97,7 +108,11 @@ def _wait_for_slot(
 def _recover_unknown_create(
     state: StepState, deps: WorkflowDeps, record: JobRecord, request: VideoRequest, provider: VideoProvider
 ) -> StepState:
-    task = provider.reconcile(state.job_id, request) if provider.supports_reconcile else None
+    task = (
+        provider.reconcile(create_key_for(state.job_id, state.attempt), request)
+        if provider.supports_reconcile
+        else None
+    )
     if task is not None:
         return _submitted(state, deps, request, task, record.attempts)
     if provider.supports_reconcile:
