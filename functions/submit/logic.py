@@ -65,27 +65,40 @@ def submit_job(state: StepState, deps: WorkflowDeps) -> StepState:
     if existing is not None and existing.create_started_at is not None:
         # A previous invocation sent (or was about to send) the create and never recorded its answer.
         return _recover_unknown_create(state, deps, record, request, provider)
-    if not deps.slots.acquire(spec.dialect.value, state.job_id):
-        return _wait_for_slot(state, deps, record, request, spec.dialect.value)
+    dialect = spec.dialect.value
+    if not deps.slots.acquire(dialect, state.job_id):
+        return _wait_for_slot(state, deps, record, request, dialect)
 
+    # From here until the create has been sent, nothing is in flight at the provider: every way out gives the
+    # slot back (a cancel may have run just before the acquire, and then nobody else would).
     attempts = [*record.attempts[: state.attempt], Attempt(model=model_id, create_started_at=deps.clock())]
     try:
         deps.jobs.transition(state.job_id, JobStatus.SUBMITTING, attempts=attempts, model=model_id, progress=0)
     except StaleTransitionError:
+        deps.slots.release(dialect, state.job_id)
         return state.next(outcome="finished")  # cancelled meanwhile
+    except Exception:
+        deps.slots.release(dialect, state.job_id)
+        raise
     try:
         task = provider.submit(_with_image_bytes(request, deps), create_key_for(state.job_id, state.attempt))
     except SubmitAmbiguousError:
+        # The create may have been accepted: the slot stays taken until the task (or the job) is known to end.
         return _recover_unknown_create(state, deps, deps.jobs.require(state.job_id), request, provider)
     except ProviderRateLimitedError as exc:
+        deps.slots.release(dialect, state.job_id)
         _forget_create(state, deps, attempts)
         if exc.concurrency:  # the account is full (Kling 1303): wait for a slot like any job over our cap
-            deps.slots.release(spec.dialect.value, state.job_id)
-            return _wait_for_slot(state, deps, record, request, spec.dialect.value)
+            return _wait_for_slot(state, deps, record, request, dialect)
         raise
     except RetryableError:
         # Refused before anything was accepted (503, connection refused): safe to create again later.
+        deps.slots.release(dialect, state.job_id)
         _forget_create(state, deps, attempts)
+        raise
+    except Exception:
+        # A permanent error (invalid request, content filter, ...): the job ends here, through Finalize.
+        deps.slots.release(dialect, state.job_id)
         raise
     return _submitted(state, deps, request, task, attempts)
 
@@ -117,6 +130,7 @@ def _recover_unknown_create(
         return _submitted(state, deps, request, task, record.attempts)
     if provider.supports_reconcile:
         # The provider can tell, and says it has no task for this job: nothing was accepted. Create afresh.
+        deps.slots.release(deps.catalog.models[request.model].dialect.value, state.job_id)  # retaken by the retry
         _forget_create(state, deps, record.attempts)
         # A name the ASL's Submit Retry matches: Step Functions retries, and the retry creates afresh.
         raise ProviderUnavailableError(
@@ -158,6 +172,7 @@ def _submitted(
         except StaleTransitionError:
             # Cancelled while the create was in flight: the cancel found no task to stop, so stop it here.
             deps.providers.for_model(task.model).abandon(task)
+            deps.slots.release(spec.dialect.value, state.job_id)
             return state.next(outcome="finished")
     return state.next(outcome="submitted", wait_seconds=wait, error=None, output=None)
 
