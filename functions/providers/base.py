@@ -69,6 +69,9 @@ class TaskState(BaseModel):
     provider_error_code: str | None = None
     not_found_yet: bool = False
     """The provider said task_not_exist and we are still inside the grace period."""
+    throttled: bool = False
+    """QUEUED because the account is over its concurrency limit (Runway's THROTTLED), not because the provider
+    is slow: the task starts once another of ours ends, so the job waits for it and is never called stuck."""
     raw: dict[str, Any] = {}
 
 
@@ -209,6 +212,14 @@ STATUS_WORDS: dict[str, TaskStatus] = {
     "cancelled": TaskStatus.CANCELLED,
     "canceled": TaskStatus.CANCELLED,
 }
+
+
+THROTTLED_WORDS = frozenset({"throttled"})
+"""Queued-over-the-account's-limit words (Runway's THROTTLED, which CometAPI's wrapper shows as QUEUED)."""
+
+
+def is_throttled(word: str | None) -> bool:
+    return (word or "").strip().lower() in THROTTLED_WORDS
 
 
 def status_of(word: str | None) -> TaskStatus | None:

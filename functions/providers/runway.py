@@ -18,6 +18,7 @@ from functions.providers.base import (
     VideoProvider,
     clamp_progress,
     failed_state,
+    is_throttled,
     mentions_task_not_exist,
     status_of,
     unknown_status_state,
@@ -115,7 +116,7 @@ def normalize_runway(body: dict[str, Any]) -> TaskState:
             error_message="The task was cancelled at the provider.",
             raw=body,
         )
-    return TaskState(status=status, provider_status=word, progress=progress, raw=body)
+    return TaskState(status=status, provider_status=word, progress=progress, throttled=is_throttled(word), raw=body)
 
 
 def _progress(*values: Any) -> int | None:

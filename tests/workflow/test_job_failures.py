@@ -166,6 +166,18 @@ def test_stuck_without_fallback_fails_as_stuck_in_queue(workflow: WorkflowHarnes
     assert len(workflow.polls_of(run.task_id())) == 1
 
 
+@pytest.mark.parametrize("shape", ["reference", "tutorial", "wrapped"])
+def test_throttled_runway_task_is_waited_for_not_failed_as_stuck(workflow: WorkflowHarness, shape: str) -> None:
+    # Given a 0 s stuck threshold, and a Runway task held back by the account's concurrency limit (THROTTLED,
+    # which Runway reports instead of PENDING) for its first two polls
+    workflow.use_dependencies(catalog=catalog_with_polling(stuck_queue_seconds=0))
+    # When the job runs
+    run = workflow.run(request_for(workflow, "gen3a_turbo", f"A heron taking off [sim:throttled=2,shape={shape}]"))
+    # Then Poll kept waiting through the throttled polls (bounded only by the max wait) and the video was stored
+    assert_completed(workflow, run)
+    assert len(workflow.polls_of(run.task_id())) == 3
+
+
 # -- the deadline
 
 
