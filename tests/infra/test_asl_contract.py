@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from functions.common.workflow import StepState
 from functions.providers.catalog import load_catalog
 from infra.config import ASL_PATH, ASL_SUBSTITUTIONS, PLACEHOLDER, WORKFLOW_FUNCTIONS, asl_text, load_definition
 
+FUNCTIONS_DIR = Path(__file__).resolve().parents[2] / "functions"
 LAMBDA_TRANSIENT = {
     "Lambda.ServiceException",
     "Lambda.AWSLambdaException",
@@ -92,12 +94,37 @@ def test_only_retryable_errors_are_retried(asl: dict[str, Any]) -> None:
 
 
 def test_every_retryable_error_is_retried_by_the_provider_facing_steps(asl: dict[str, Any]) -> None:
-    # Step Functions matches exact names: a RetryableError subclass the ASL does not name is never retried
+    # Step Functions matches exact names: a RetryableError subclass the ASL does not name is never retried.
+    # Store is provider-facing too: it downloads from the provider's host and may poll the task again.
     retryable = {name for name, cls in ERRORS_BY_NAME.items() if issubclass(cls, RetryableError)}
     retryable.discard("WebhookDeliveryError")  # raised by the webhook function, retried by its queue, never here
-    for name in ("Submit", "Poll"):
+    for name in ("Submit", "Poll", "Store"):
         retried = {e for retrier in asl["States"][name]["Retry"] for e in retrier["ErrorEquals"]}
         assert retryable <= retried, (name, retryable - retried)
+
+
+def raised_names(package: Path) -> set[str]:
+    """The names of the exceptions ``raise Name(...)`` / ``raise Name`` statements in a package raise."""
+    names: set[str] = set()
+    for source in package.rglob("*.py"):
+        for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Raise) and node.exc is not None:
+                target = node.exc.func if isinstance(node.exc, ast.Call) else node.exc
+                if isinstance(target, ast.Name):
+                    names.add(target.id)
+    return names
+
+
+@pytest.mark.parametrize(("state", "package"), [("Submit", "submit"), ("Poll", "poll"), ("Store", "store")])
+def test_every_retryable_error_a_step_raises_is_retried_by_its_state(
+    asl: dict[str, Any], state: str, package: str
+) -> None:
+    # Given the retryable errors the step's own code raises (a 429 on Store's download, a 5xx, ...)
+    retryable = {name for name, cls in ERRORS_BY_NAME.items() if issubclass(cls, RetryableError)}
+    raised = raised_names(FUNCTIONS_DIR / package) & retryable
+    # When the state's Retry is read / Then it names every one of them
+    retried = {e for retrier in asl["States"][state]["Retry"] for e in retrier["ErrorEquals"]}
+    assert raised <= retried, (state, raised - retried)
 
 
 def test_every_error_class_defined_is_registered() -> None:
