@@ -6,6 +6,7 @@ import ast
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,15 @@ from functions.common.errors import ERRORS_BY_NAME, RetryableError
 from functions.common.video_request import MAX_FALLBACK_MODELS, VideoRequest
 from functions.common.workflow import StepState
 from functions.providers.catalog import load_catalog
-from infra.config import ASL_PATH, ASL_SUBSTITUTIONS, PLACEHOLDER, WORKFLOW_FUNCTIONS, asl_text, load_definition
+from infra.config import (
+    ASL_PATH,
+    ASL_SUBSTITUTIONS,
+    BATCH_ASL_PATH,
+    PLACEHOLDER,
+    WORKFLOW_FUNCTIONS,
+    asl_text,
+    load_definition,
+)
 
 FUNCTIONS_DIR = Path(__file__).resolve().parents[2] / "functions"
 LAMBDA_TRANSIENT = {
@@ -77,6 +86,27 @@ def test_every_task_retries_transient_errors_and_catches_everything(asl: dict[st
         assert retried >= LAMBDA_TRANSIENT, name
         assert all(retrier.get("JitterStrategy") == "FULL" for retrier in state["Retry"]), name
         assert any(catch["ErrorEquals"] == ["States.ALL"] for catch in state["Catch"]), name
+
+
+def task_states(states: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every Task state, including those inside a Map's or Parallel's own states."""
+    for name, state in states.items():
+        if state["Type"] == "Task":
+            yield name, state
+        for inner in [state.get("ItemProcessor") or state.get("Iterator"), *state.get("Branches", [])]:
+            if inner:
+                yield from task_states(inner["States"])
+
+
+@pytest.mark.parametrize("path", [ASL_PATH, BATCH_ASL_PATH], ids=lambda path: path.name)
+def test_every_task_retries_transient_aws_errors(path: Path) -> None:
+    # Given a state machine whose Lambdas turn throttled or failing AWS calls into TransientAwsError
+    # (step_handler and the intake's handlers, through functions/common/aws_errors.py)
+    states = json.loads(path.read_text())["States"]
+    # When each Task's Retry is read / Then it retries that name: a throttle never fails a job
+    for name, state in task_states(states):
+        retried = {e for retrier in state["Retry"] for e in retrier["ErrorEquals"]}
+        assert "TransientAwsError" in retried, (path.name, name)
 
 
 def test_every_error_name_is_a_real_exception_class_or_an_aws_name(asl: dict[str, Any]) -> None:
