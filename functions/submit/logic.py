@@ -71,8 +71,11 @@ def submit_job(state: StepState, deps: WorkflowDeps) -> StepState:
 
     # From here until the create has been sent, nothing is in flight at the provider: every way out gives the
     # slot back (a cancel may have run just before the acquire, and then nobody else would).
-    attempts = [*record.attempts[: state.attempt], Attempt(model=model_id, create_started_at=deps.clock())]
     try:
+        # Read before the create is marked started: a failed read (S3 throttling) is then retried as a fresh
+        # create, not taken for a create whose outcome is unknown.
+        ready = _with_image_bytes(request, deps)
+        attempts = [*record.attempts[: state.attempt], Attempt(model=model_id, create_started_at=deps.clock())]
         deps.jobs.transition(state.job_id, JobStatus.SUBMITTING, attempts=attempts, model=model_id, progress=0)
     except StaleTransitionError:
         deps.slots.release(dialect, state.job_id)
@@ -81,7 +84,7 @@ def submit_job(state: StepState, deps: WorkflowDeps) -> StepState:
         deps.slots.release(dialect, state.job_id)
         raise
     try:
-        task = provider.submit(_with_image_bytes(request, deps), create_key_for(state.job_id, state.attempt))
+        task = provider.submit(ready, create_key_for(state.job_id, state.attempt))
     except SubmitAmbiguousError:
         # The create may have been accepted: the slot stays taken until the task (or the job) is known to end.
         return _recover_unknown_create(state, deps, deps.jobs.require(state.job_id), request, provider)

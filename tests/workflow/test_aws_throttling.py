@@ -8,6 +8,7 @@ import boto3
 from botocore.exceptions import ClientError
 
 from functions.common.jobs import JobRecord, JobRepository, JobStatus
+from tests.fixtures.images import png_bytes
 from tests.workflow.harness import ShiftedClock, WorkflowHarness
 from tests.workflow.outcomes import assert_completed
 
@@ -56,6 +57,42 @@ def test_a_throttled_job_record_write_is_retried_and_the_job_completes(
     assert_completed(workflow, run)
     assert [c.error_type for c in workflow.registry.calls("videogen-submit")] == ["TransientAwsError", None]
     assert len(sfn_retry_waits) == 1
+    assert len(workflow.simulator.creates()) == 1
+
+
+class FirstImageReadThrottled:
+    """S3 slows down the first read of an uploaded input image (HTTP 503 SlowDown); everything else passes."""
+
+    def __init__(self, s3: Any) -> None:
+        self.s3 = s3
+        self.throttled = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.s3, name)
+
+    def get_object(self, **kwargs: Any) -> Any:
+        if not self.throttled and str(kwargs.get("Key", "")).startswith("inputs/"):
+            self.throttled = True
+            response: Any = {
+                "Error": {"Code": "SlowDown", "Message": "Please reduce your request rate."},
+                "ResponseMetadata": {"HTTPStatusCode": 503},
+            }
+            raise ClientError(response, "GetObject")
+        return self.s3.get_object(**kwargs)
+
+
+def test_a_throttled_image_read_before_the_create_is_retried_not_taken_for_an_unknown_create(
+    workflow: WorkflowHarness, sfn_retry_waits: list[float]
+) -> None:
+    # Given a Runway image-to-video job (a dialect that cannot reconcile a lost create) whose uploaded image S3
+    # refuses to serve once (SlowDown)
+    workflow.use_dependencies(s3=FirstImageReadThrottled(boto3.client("s3")))
+    image = workflow.upload_image(png_bytes(640, 384, (90, 160, 60)))
+    # When the job runs
+    run = workflow.run({"model": "gen3a_turbo", "prompt": "A lantern on a jetty", "images": [image]})
+    # Then Submit was retried and created the task once: no create had been sent, so none was in doubt
+    assert_completed(workflow, run)
+    assert [c.error_type for c in workflow.registry.calls("videogen-submit")] == ["TransientAwsError", None]
     assert len(workflow.simulator.creates()) == 1
 
 
