@@ -30,6 +30,7 @@ from functions.common.settings import DEFAULT_COMETAPI_BASE_URL
 from infra.config import LOCAL_NAMES
 from local.event_delivery import QueuePump, deliver_intake_events, deliver_webhook_events
 from local.lambdas import LambdaRegistry, route_invocations
+from local.moto_dynamodb import atomic_dynamodb_writes
 from local.resources import REGION, LocalResources, provision
 
 LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": REGION}
@@ -105,6 +106,7 @@ def local_stack(
         # moto notes that it does not evaluate the batch Map's ToleratedFailureCount; AWS does, and locally no
         # line fails the Map itself (bad lines are reported, not raised), so the note is noise to a user.
         logging.getLogger("moto.stepfunctions.parser.asl.parse.preprocessor").setLevel(logging.ERROR)
+        stack.enter_context(atomic_dynamodb_writes())  # executions run in threads: keep DynamoDB's atomicity
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         server.start()
         stack.callback(server.stop)

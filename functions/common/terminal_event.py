@@ -45,8 +45,15 @@ def terminal_metrics(record: JobRecord) -> dict[str, float]:
 
 
 def release_slots(record: JobRecord, deps: WorkflowDeps) -> None:
-    """A finished job holds no provider slot, whatever path it took to its end (idempotent)."""
-    for model in {attempt.model for attempt in record.attempts}:
-        spec = deps.catalog.get(model)
-        if spec is not None:
-            deps.slots.release(spec.dialect.value, record.job_id)
+    """A finished job holds no provider slot, whatever path it took to its end (idempotent).
+
+    Every dialect the job could have taken a slot on is freed, not only those of its recorded attempts: Submit
+    takes the slot before it records the attempt, so a step that died in between leaves no trace of it.
+    Giving back a slot the job does not hold changes nothing.
+    """
+    requested = record.request.get("model")
+    fallbacks = record.request.get("fallback_models") or []
+    models = {attempt.model for attempt in record.attempts} | {record.model, requested, *fallbacks}
+    dialects = {spec.dialect.value for model in models if isinstance(model, str) and (spec := deps.catalog.get(model))}
+    for dialect in sorted(dialects):
+        deps.slots.release(dialect, record.job_id)

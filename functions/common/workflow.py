@@ -18,6 +18,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict
 
+from functions.common.aws_errors import aws_errors_as_transient
 from functions.common.concurrency import ProviderSlots
 from functions.common.container import per_container
 from functions.common.errors import ERRORS_BY_NAME, InternalError, VideogenError
@@ -166,13 +167,18 @@ def workflow_dependencies() -> WorkflowDeps:
 
 
 def step_handler(step: Step, service: str) -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
-    """A thin Lambda handler around one workflow step: parse the state, run the step, return the next state."""
+    """A thin Lambda handler around one workflow step: parse the state, run the step, return the next state.
+
+    A throttled or failing AWS call (DynamoDB, S3, EventBridge) leaves as TransientAwsError, which every Task's
+    Retry names, instead of a ClientError that Catch would turn into a failed job.
+    """
     logger = Logger(service=service)
 
     @logger.inject_lambda_context(clear_state=True)
     def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         state = StepState.model_validate(event)
         logger.append_keys(job_id=state.job_id, attempt=state.attempt)
-        return step(state, workflow_dependencies()).to_payload()
+        with aws_errors_as_transient():
+            return step(state, workflow_dependencies()).to_payload()
 
     return handler

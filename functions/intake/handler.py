@@ -16,6 +16,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.common import workflow
+from functions.common.aws_errors import aws_errors_as_transient
 from functions.common.container import per_container
 from functions.intake.logic import BatchInput, Intake, IntakeSettings, LineInput, SealInput
 
@@ -46,7 +47,8 @@ def _lambda(service: str, run: Callable[[dict[str, Any]], dict[str, Any]]) -> Ha
 
     @logger.inject_lambda_context(clear_state=True)
     def handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-        result = run(event)
+        with aws_errors_as_transient():  # the batch Tasks retry TransientAwsError, as the job's do
+            result = run(event)
         logger.info("done", extra={"result": result})
         return result
 

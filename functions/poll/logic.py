@@ -3,7 +3,8 @@
 running -> wait again (the adaptive policy picks how long); succeeded -> store; failed or stuck in the queue
 with a fallback model left -> submit the next model (cancelling the abandoned task where the dialect can);
 otherwise -> finalize as failed. Deadlines: the model's (or the request's) max wait -> ``timeout``; queued
-longer than the model's stuck threshold -> ``stuck_in_queue``.
+longer than the model's stuck threshold -> ``stuck_in_queue``, except while the provider says the task is
+throttled by the account's concurrency limit (that wait ends when another task of ours does).
 """
 
 from __future__ import annotations
@@ -88,6 +89,7 @@ def poll_job(state: StepState, deps: WorkflowDeps) -> StepState:
     if (
         task_state.status is TaskStatus.QUEUED
         and not task_state.not_found_yet
+        and not task_state.throttled  # held back by the account's limit, not the provider: wait (max wait holds)
         and elapsed > spec.polling.stuck_queue_seconds
     ):
         stuck = StuckInQueueError(

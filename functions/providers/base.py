@@ -69,6 +69,9 @@ class TaskState(BaseModel):
     provider_error_code: str | None = None
     not_found_yet: bool = False
     """The provider said task_not_exist and we are still inside the grace period."""
+    throttled: bool = False
+    """QUEUED because the account is over its concurrency limit (Runway's THROTTLED), not because the provider
+    is slow: the task starts once another of ours ends, so the job waits for it and is never called stuck."""
     raw: dict[str, Any] = {}
 
 
@@ -145,8 +148,11 @@ class VideoProvider(ABC):
         return spec
 
     @abstractmethod
-    def submit(self, request: VideoRequest, job_id: str) -> ProviderTask:
-        """Create the provider task. Raises SubmitAmbiguousError when the outcome is unknown."""
+    def submit(self, request: VideoRequest, create_key: str) -> ProviderTask:
+        """Create the provider task. Raises SubmitAmbiguousError when the outcome is unknown.
+
+        ``create_key`` names this create of this job's attempt, unique per attempt (the job id for the first,
+        see submit's ``create_key_for``); dialects that can tag a task with the caller's id send it."""
 
     @abstractmethod
     def poll(self, task: ProviderTask) -> TaskState:
@@ -166,8 +172,9 @@ class VideoProvider(ABC):
         except VideogenError as exc:
             logger.warning("could not cancel task %s: %s", task.task_id, exc.code)
 
-    def reconcile(self, job_id: str, request: VideoRequest) -> ProviderTask | None:
-        """After an ambiguous create: the task the provider made for this job, if any. None if unknowable."""
+    def reconcile(self, create_key: str, request: VideoRequest) -> ProviderTask | None:
+        """After an ambiguous create: the task the provider made under ``create_key`` (the same key the create
+        sent), if any. None if unknowable."""
         return None
 
     def download_headers(self, needs_auth: bool) -> dict[str, str]:
@@ -205,6 +212,14 @@ STATUS_WORDS: dict[str, TaskStatus] = {
     "cancelled": TaskStatus.CANCELLED,
     "canceled": TaskStatus.CANCELLED,
 }
+
+
+THROTTLED_WORDS = frozenset({"throttled"})
+"""Queued-over-the-account's-limit words (Runway's THROTTLED, which CometAPI's wrapper shows as QUEUED)."""
+
+
+def is_throttled(word: str | None) -> bool:
+    return (word or "").strip().lower() in THROTTLED_WORDS
 
 
 def status_of(word: str | None) -> TaskStatus | None:

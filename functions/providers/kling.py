@@ -1,7 +1,8 @@
 """The Kling dialect: JSON create under /kling/v1/videos/{text2video|image2video}, `succeed` for success.
 
-Kling takes our job id as ``external_task_id`` (unique per account). That makes an ambiguous create
-recoverable: querying the task by that id says whether the provider accepted it.
+Kling takes the attempt's create key as ``external_task_id`` (unique per account: the job id for the first
+attempt, ``<job id>-a<n>`` for fallback n). That makes an ambiguous create recoverable: querying the task by
+that id says whether the provider accepted this attempt's create.
 """
 
 from __future__ import annotations
@@ -91,7 +92,7 @@ class KlingProvider(VideoProvider):
     dialect = Dialect.KLING
     supports_reconcile = True
 
-    def submit(self, request: VideoRequest, job_id: str) -> ProviderTask:
+    def submit(self, request: VideoRequest, create_key: str) -> ProviderTask:
         spec = self.spec(request.model)
         fmt = spec.format_for(request.size or spec.default_size) or spec.default_format
         route = TEXT2VIDEO if not request.images else IMAGE2VIDEO
@@ -101,7 +102,7 @@ class KlingProvider(VideoProvider):
             "duration": str(request.seconds or spec.seconds.default),
             "aspect_ratio": fmt.provider_value,
             "mode": request.mode or spec.default_mode,
-            "external_task_id": job_id,
+            "external_task_id": create_key,
         }
         if request.negative_prompt:
             body["negative_prompt"] = request.negative_prompt
@@ -137,12 +138,12 @@ class KlingProvider(VideoProvider):
             return self.not_found_state(task, answer.body)
         return normalize_kling(self._envelope(answer))
 
-    def reconcile(self, job_id: str, request: VideoRequest) -> ProviderTask | None:
+    def reconcile(self, create_key: str, request: VideoRequest) -> ProviderTask | None:
         """Kling's task query takes the external_task_id in place of the task id."""
         route = TEXT2VIDEO if not request.images else IMAGE2VIDEO
         answer = self.http.read(
             "GET",
-            f"/kling/v1/videos/{route}/{job_id}",
+            f"/kling/v1/videos/{route}/{create_key}",
             classify=classify_kling_error,
             accept_statuses=frozenset({400, 404}),
         )

@@ -18,6 +18,7 @@ from functions.providers.base import (
     VideoProvider,
     clamp_progress,
     failed_state,
+    is_throttled,
     mentions_task_not_exist,
     status_of,
     unknown_status_state,
@@ -33,7 +34,7 @@ class RunwayProvider(VideoProvider):
     dialect = Dialect.RUNWAY
     supports_cancel = True
 
-    def submit(self, request: VideoRequest, job_id: str) -> ProviderTask:
+    def submit(self, request: VideoRequest, create_key: str) -> ProviderTask:
         spec = self.spec(request.model)
         fmt = spec.format_for(request.size or spec.default_size) or spec.default_format
         image = request.images[0]  # validation guarantees Runway gets exactly one image
@@ -115,7 +116,7 @@ def normalize_runway(body: dict[str, Any]) -> TaskState:
             error_message="The task was cancelled at the provider.",
             raw=body,
         )
-    return TaskState(status=status, provider_status=word, progress=progress, raw=body)
+    return TaskState(status=status, provider_status=word, progress=progress, throttled=is_throttled(word), raw=body)
 
 
 def _progress(*values: Any) -> int | None:

@@ -41,7 +41,7 @@ class VideosProvider(VideoProvider):
         self.download = download
         self.resolve = resolve
 
-    def submit(self, request: VideoRequest, job_id: str) -> ProviderTask:
+    def submit(self, request: VideoRequest, create_key: str) -> ProviderTask:
         spec = self.spec(request.model)
         fmt = spec.format_for(request.size or spec.default_size) or spec.default_format
         # Every part goes through `files=` so requests sends real multipart/form-data even without an image.

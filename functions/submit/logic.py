@@ -3,8 +3,8 @@
 Idempotent per job and attempt. Before the create call the attempt records ``create_started_at``; after it,
 the task. A retry (Lambda's or Step Functions') that finds the task returns it; one that finds only
 ``create_started_at`` knows a previous create may have been accepted and billed, so it reconciles where the
-dialect can (Kling, by external_task_id) and otherwise fails the job with ``submit_ambiguous`` instead of
-creating a second, billed task.
+dialect can (Kling, by the attempt's external_task_id: ``create_key_for``) and otherwise fails the job with
+``submit_ambiguous`` instead of creating a second, billed task.
 """
 
 from __future__ import annotations
@@ -38,6 +38,17 @@ def model_for_attempt(request: VideoRequest, attempt: int) -> str:
     return request.model if attempt == 0 else request.fallback_models[attempt - 1]
 
 
+def create_key_for(job_id: str, attempt: int) -> str:
+    """The id one attempt's create is known by at the provider (Kling's ``external_task_id``).
+
+    Unique per attempt, because Kling refuses a second task under an id it has seen (code 1201) and a
+    reconcile must find this attempt's task, not an abandoned earlier one. Attempt 0 keeps the bare job id,
+    the key used before fallbacks had their own, so a job in flight across a deploy still reconciles. Job ids
+    are ``video_<hex>``, so no other job's key can end in ``-a<n>``.
+    """
+    return job_id if attempt == 0 else f"{job_id}-a{attempt}"
+
+
 def submit_job(state: StepState, deps: WorkflowDeps) -> StepState:
     record = deps.jobs.require(state.job_id)
     if record.status.is_terminal:
@@ -54,27 +65,43 @@ def submit_job(state: StepState, deps: WorkflowDeps) -> StepState:
     if existing is not None and existing.create_started_at is not None:
         # A previous invocation sent (or was about to send) the create and never recorded its answer.
         return _recover_unknown_create(state, deps, record, request, provider)
-    if not deps.slots.acquire(spec.dialect.value, state.job_id):
-        return _wait_for_slot(state, deps, record, request, spec.dialect.value)
+    dialect = spec.dialect.value
+    if not deps.slots.acquire(dialect, state.job_id):
+        return _wait_for_slot(state, deps, record, request, dialect)
 
-    attempts = [*record.attempts[: state.attempt], Attempt(model=model_id, create_started_at=deps.clock())]
+    # From here until the create has been sent, nothing is in flight at the provider: every way out gives the
+    # slot back (a cancel may have run just before the acquire, and then nobody else would).
     try:
+        # Read before the create is marked started: a failed read (S3 throttling) is then retried as a fresh
+        # create, not taken for a create whose outcome is unknown.
+        ready = _with_image_bytes(request, deps)
+        attempts = [*record.attempts[: state.attempt], Attempt(model=model_id, create_started_at=deps.clock())]
         deps.jobs.transition(state.job_id, JobStatus.SUBMITTING, attempts=attempts, model=model_id, progress=0)
     except StaleTransitionError:
+        deps.slots.release(dialect, state.job_id)
         return state.next(outcome="finished")  # cancelled meanwhile
+    except Exception:
+        deps.slots.release(dialect, state.job_id)
+        raise
     try:
-        task = provider.submit(_with_image_bytes(request, deps), state.job_id)
+        task = provider.submit(ready, create_key_for(state.job_id, state.attempt))
     except SubmitAmbiguousError:
+        # The create may have been accepted: the slot stays taken until the task (or the job) is known to end.
         return _recover_unknown_create(state, deps, deps.jobs.require(state.job_id), request, provider)
     except ProviderRateLimitedError as exc:
+        deps.slots.release(dialect, state.job_id)
         _forget_create(state, deps, attempts)
         if exc.concurrency:  # the account is full (Kling 1303): wait for a slot like any job over our cap
-            deps.slots.release(spec.dialect.value, state.job_id)
-            return _wait_for_slot(state, deps, record, request, spec.dialect.value)
+            return _wait_for_slot(state, deps, record, request, dialect)
         raise
     except RetryableError:
         # Refused before anything was accepted (503, connection refused): safe to create again later.
+        deps.slots.release(dialect, state.job_id)
         _forget_create(state, deps, attempts)
+        raise
+    except Exception:
+        # A permanent error (invalid request, content filter, ...): the job ends here, through Finalize.
+        deps.slots.release(dialect, state.job_id)
         raise
     return _submitted(state, deps, request, task, attempts)
 
@@ -97,11 +124,16 @@ def _wait_for_slot(
 def _recover_unknown_create(
     state: StepState, deps: WorkflowDeps, record: JobRecord, request: VideoRequest, provider: VideoProvider
 ) -> StepState:
-    task = provider.reconcile(state.job_id, request) if provider.supports_reconcile else None
+    task = (
+        provider.reconcile(create_key_for(state.job_id, state.attempt), request)
+        if provider.supports_reconcile
+        else None
+    )
     if task is not None:
         return _submitted(state, deps, request, task, record.attempts)
     if provider.supports_reconcile:
         # The provider can tell, and says it has no task for this job: nothing was accepted. Create afresh.
+        deps.slots.release(deps.catalog.models[request.model].dialect.value, state.job_id)  # retaken by the retry
         _forget_create(state, deps, record.attempts)
         # A name the ASL's Submit Retry matches: Step Functions retries, and the retry creates afresh.
         raise ProviderUnavailableError(
@@ -143,6 +175,7 @@ def _submitted(
         except StaleTransitionError:
             # Cancelled while the create was in flight: the cancel found no task to stop, so stop it here.
             deps.providers.for_model(task.model).abandon(task)
+            deps.slots.release(spec.dialect.value, state.job_id)
             return state.next(outcome="finished")
     return state.next(outcome="submitted", wait_seconds=wait, error=None, output=None)
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +16,17 @@ from functions.common.errors import ERRORS_BY_NAME, RetryableError
 from functions.common.video_request import MAX_FALLBACK_MODELS, VideoRequest
 from functions.common.workflow import StepState
 from functions.providers.catalog import load_catalog
-from infra.config import ASL_PATH, ASL_SUBSTITUTIONS, PLACEHOLDER, WORKFLOW_FUNCTIONS, asl_text, load_definition
+from infra.config import (
+    ASL_PATH,
+    ASL_SUBSTITUTIONS,
+    BATCH_ASL_PATH,
+    PLACEHOLDER,
+    WORKFLOW_FUNCTIONS,
+    asl_text,
+    load_definition,
+)
 
+FUNCTIONS_DIR = Path(__file__).resolve().parents[2] / "functions"
 LAMBDA_TRANSIENT = {
     "Lambda.ServiceException",
     "Lambda.AWSLambdaException",
@@ -77,6 +88,27 @@ def test_every_task_retries_transient_errors_and_catches_everything(asl: dict[st
         assert any(catch["ErrorEquals"] == ["States.ALL"] for catch in state["Catch"]), name
 
 
+def task_states(states: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every Task state, including those inside a Map's or Parallel's own states."""
+    for name, state in states.items():
+        if state["Type"] == "Task":
+            yield name, state
+        for inner in [state.get("ItemProcessor") or state.get("Iterator"), *state.get("Branches", [])]:
+            if inner:
+                yield from task_states(inner["States"])
+
+
+@pytest.mark.parametrize("path", [ASL_PATH, BATCH_ASL_PATH], ids=lambda path: path.name)
+def test_every_task_retries_transient_aws_errors(path: Path) -> None:
+    # Given a state machine whose Lambdas turn throttled or failing AWS calls into TransientAwsError
+    # (step_handler and the intake's handlers, through functions/common/aws_errors.py)
+    states = json.loads(path.read_text())["States"]
+    # When each Task's Retry is read / Then it retries that name: a throttle never fails a job
+    for name, state in task_states(states):
+        retried = {e for retrier in state["Retry"] for e in retrier["ErrorEquals"]}
+        assert "TransientAwsError" in retried, (path.name, name)
+
+
 def test_every_error_name_is_a_real_exception_class_or_an_aws_name(asl: dict[str, Any]) -> None:
     for name, state in tasks(asl).items():
         for rule in [*state["Retry"], *state["Catch"]]:
@@ -92,12 +124,37 @@ def test_only_retryable_errors_are_retried(asl: dict[str, Any]) -> None:
 
 
 def test_every_retryable_error_is_retried_by_the_provider_facing_steps(asl: dict[str, Any]) -> None:
-    # Step Functions matches exact names: a RetryableError subclass the ASL does not name is never retried
+    # Step Functions matches exact names: a RetryableError subclass the ASL does not name is never retried.
+    # Store is provider-facing too: it downloads from the provider's host and may poll the task again.
     retryable = {name for name, cls in ERRORS_BY_NAME.items() if issubclass(cls, RetryableError)}
     retryable.discard("WebhookDeliveryError")  # raised by the webhook function, retried by its queue, never here
-    for name in ("Submit", "Poll"):
+    for name in ("Submit", "Poll", "Store"):
         retried = {e for retrier in asl["States"][name]["Retry"] for e in retrier["ErrorEquals"]}
         assert retryable <= retried, (name, retryable - retried)
+
+
+def raised_names(package: Path) -> set[str]:
+    """The names of the exceptions ``raise Name(...)`` / ``raise Name`` statements in a package raise."""
+    names: set[str] = set()
+    for source in package.rglob("*.py"):
+        for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Raise) and node.exc is not None:
+                target = node.exc.func if isinstance(node.exc, ast.Call) else node.exc
+                if isinstance(target, ast.Name):
+                    names.add(target.id)
+    return names
+
+
+@pytest.mark.parametrize(("state", "package"), [("Submit", "submit"), ("Poll", "poll"), ("Store", "store")])
+def test_every_retryable_error_a_step_raises_is_retried_by_its_state(
+    asl: dict[str, Any], state: str, package: str
+) -> None:
+    # Given the retryable errors the step's own code raises (a 429 on Store's download, a 5xx, ...)
+    retryable = {name for name, cls in ERRORS_BY_NAME.items() if issubclass(cls, RetryableError)}
+    raised = raised_names(FUNCTIONS_DIR / package) & retryable
+    # When the state's Retry is read / Then it names every one of them
+    retried = {e for retrier in asl["States"][state]["Retry"] for e in retrier["ErrorEquals"]}
+    assert raised <= retried, (state, raised - retried)
 
 
 def test_every_error_class_defined_is_registered() -> None:

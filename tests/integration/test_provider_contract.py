@@ -746,9 +746,10 @@ def test_runway_throttled_counts_as_queued(sim: CometApiSimulator, adapters: Ada
     # When it is polled to the end
     states = poll_until_terminal(provider, task)
 
-    # Then THROTTLED reads as QUEUED, then the task succeeds
+    # Then THROTTLED reads as QUEUED, flagged as throttled (so it is never called stuck), then the task succeeds
     assert [s.status for s in states] == [TaskStatus.QUEUED, TaskStatus.QUEUED, TaskStatus.SUCCEEDED]
     assert {(s.provider_status or "").upper() for s in states[:2]} == {"THROTTLED"}
+    assert [s.throttled for s in states] == [True, True, False]
 
 
 def test_kling_1303_is_retried_by_the_http_policy_then_succeeds(

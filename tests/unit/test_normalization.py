@@ -417,6 +417,25 @@ def test_runway_tasks_normalize(body: dict[str, Any], want: dict[str, Any], prov
     assert state.provider_status == provider_status
 
 
+@pytest.mark.parametrize(
+    ("body", "throttled"),
+    [
+        pytest.param(runway("THROTTLED"), True, id="bare-throttled"),
+        pytest.param({"id": RUNWAY_ID, "status": "throttled"}, True, id="tutorial-throttled"),
+        pytest.param(wrapped("QUEUED", "0%", inner=runway("THROTTLED")), True, id="wrapped-inner-throttled"),
+        pytest.param(runway("PENDING"), False, id="bare-pending"),
+        pytest.param(wrapped("QUEUED", "0%"), False, id="wrapped-outer-queued"),
+        pytest.param(runway("RUNNING", progress=0.5), False, id="bare-running"),
+    ],
+)
+def test_runway_throttled_is_queued_and_flagged_as_throttled(body: dict[str, Any], throttled: bool) -> None:
+    # Given a Runway task held back by the account's concurrency limit (THROTTLED), or one that is not
+    # When it is normalized
+    state = normalize_runway(body)
+    # Then only THROTTLED is flagged, so Poll waits for it instead of calling it stuck in the queue
+    assert state.throttled is throttled
+
+
 def test_runway_failure_keeps_failure_code() -> None:
     # Given a Runway failure with a dot-separated failure code
     body = runway("FAILED", failure="Input text was flagged", failureCode="SAFETY.INPUT.TEXT")

@@ -10,6 +10,7 @@ from moto import mock_aws
 
 from functions.common.container import forget_container_state
 from local.lambdas import LambdaRegistry, route_invocations
+from local.moto_dynamodb import atomic_dynamodb_writes
 from local.resources import REGION, provision
 from local.simulator import CometApiSimulator
 from tests.workflow.harness import WorkflowHarness
@@ -28,7 +29,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SECURITY_TOKEN", "AWS_SESSION_TOKEN"):
         monkeypatch.setenv(name, "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    with mock_aws(config=MOTO_CONFIG):
+    with mock_aws(config=MOTO_CONFIG), atomic_dynamodb_writes():
         yield
 
 

@@ -111,6 +111,51 @@ def test_stuck_runway_task_is_cancelled_before_the_fallback(workflow: WorkflowHa
     assert kling_create.path == "/kling/v1/videos/image2video"
 
 
+def test_stuck_kling_task_falls_back_to_another_kling_model_under_its_own_external_task_id(
+    workflow: WorkflowHarness,
+) -> None:
+    # Given a 0 s stuck threshold, a first Kling task that never leaves the queue, and a Kling fallback
+    # (Kling refuses a second task with an external_task_id it has seen: code 1201 "already exists")
+    workflow.use_dependencies(catalog=catalog_with_polling(stuck_queue_seconds=0))
+    stuck_only_on_the_first_create(workflow)
+    # When the job runs
+    run = workflow.run({"model": "kling-v1-6", "prompt": "A heron taking off", "fallback_models": ["kling-v2-master"]})
+    # Then the fallback's video was stored
+    assert_completed(workflow, run, attempt=1)
+    assert [(a.model, a.error_code) for a in run.record.attempts] == [
+        ("kling-v1-6", "stuck_in_queue"),
+        ("kling-v2-master", None),
+    ]
+    # And each attempt's create carried its own external_task_id, and the provider accepted both
+    first, second = workflow.simulator.creates("kling")
+    assert [c.status for c in (first, second)] == [200, 200]
+    assert first.json["external_task_id"] == run.job_id
+    assert second.json["external_task_id"] == f"{run.job_id}-a1"
+    assert [first.task_id, second.task_id] == [run.task_id(0), run.task_id(1)]
+
+
+def test_ambiguous_create_on_a_kling_fallback_is_reconciled_to_the_fallbacks_own_task(
+    workflow: WorkflowHarness,
+) -> None:
+    # Given a 0 s stuck threshold, a first Kling task stuck in the queue, and a Kling fallback whose create the
+    # provider processes but whose answer never arrives
+    workflow.use_dependencies(catalog=catalog_with_polling(stuck_queue_seconds=0))
+    stuck_only_on_the_first_create(workflow)
+
+    def lose_the_fallbacks_answer(event: dict[str, Any], calls: int) -> None:
+        if event.get("attempt") == 1:
+            workflow.simulator.set_global_faults("ambiguous")
+
+    workflow.intercept("submit", before=lose_the_fallbacks_answer)
+    # When the job runs
+    run = workflow.run({"model": "kling-v1-6", "prompt": "A heron landing", "fallback_models": ["kling-v2-master"]})
+    # Then reconciliation found the fallback's task (not the abandoned first one) and its video was stored
+    assert_completed(workflow, run, attempt=1)
+    first, second = workflow.simulator.creates("kling")
+    assert second.status is None  # the answer was dropped
+    assert run.task_id(1) == second.task_id != first.task_id
+
+
 def test_stuck_without_fallback_fails_as_stuck_in_queue(workflow: WorkflowHarness) -> None:
     # Given a 0 s stuck threshold and a task stuck in the queue, no fallback
     workflow.use_dependencies(catalog=catalog_with_polling(stuck_queue_seconds=0))
@@ -119,6 +164,18 @@ def test_stuck_without_fallback_fails_as_stuck_in_queue(workflow: WorkflowHarnes
     # Then it failed as stuck_in_queue after one poll
     assert_failed(workflow, run, "stuck_in_queue")
     assert len(workflow.polls_of(run.task_id())) == 1
+
+
+@pytest.mark.parametrize("shape", ["reference", "tutorial", "wrapped"])
+def test_throttled_runway_task_is_waited_for_not_failed_as_stuck(workflow: WorkflowHarness, shape: str) -> None:
+    # Given a 0 s stuck threshold, and a Runway task held back by the account's concurrency limit (THROTTLED,
+    # which Runway reports instead of PENDING) for its first two polls
+    workflow.use_dependencies(catalog=catalog_with_polling(stuck_queue_seconds=0))
+    # When the job runs
+    run = workflow.run(request_for(workflow, "gen3a_turbo", f"A heron taking off [sim:throttled=2,shape={shape}]"))
+    # Then Poll kept waiting through the throttled polls (bounded only by the max wait) and the video was stored
+    assert_completed(workflow, run)
+    assert len(workflow.polls_of(run.task_id())) == 3
 
 
 # -- the deadline

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import inspect
 import json
+import sys
+import threading
 import time
 from importlib.metadata import version
 
@@ -62,3 +64,43 @@ def test_a_task_state_runs_the_registered_handler_and_its_error_reaches_catch(aw
     assert output["error"]["Error"] == "ValueError"
     assert "boom 7" in output["error"]["Cause"]
     assert [(i.function_name, i.error_type) for i in registry.invocations] == [("explode", "ValueError")]
+
+
+def test_moto_dynamodb_still_has_the_item_writes_we_serialise() -> None:
+    from moto.dynamodb.models import DynamoDBBackend
+
+    from local.moto_dynamodb import WRITES
+
+    assert all(callable(getattr(DynamoDBBackend, name, None)) for name in WRITES)
+
+
+def test_conditional_writes_from_racing_threads_let_exactly_one_through(aws: None) -> None:
+    # Given a cap of one provider slot, and threads switching as often as the interpreter allows
+    from functions.common.concurrency import ProviderSlots
+    from local.resources import provision
+
+    table_name = provision().table
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        for round_ in range(20):
+            # When four jobs ask for the slot at the same instant, each from its own thread
+            start = threading.Barrier(4)
+            winners: list[str] = []
+
+            def ask(job_id: str, start: threading.Barrier, winners: list[str]) -> None:
+                slots = ProviderSlots(boto3.resource("dynamodb").Table(table_name), {"videos": 1})
+                start.wait()
+                if slots.acquire("videos", job_id):
+                    winners.append(job_id)
+
+            threads = [threading.Thread(target=ask, args=(f"video_{round_}_{n}", start, winners)) for n in range(4)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            # Then exactly one of them holds it
+            assert len(winners) == 1, f"round {round_}: {winners}"
+            ProviderSlots(boto3.resource("dynamodb").Table(table_name), {"videos": 1}).release("videos", winners[0])
+    finally:
+        sys.setswitchinterval(previous)

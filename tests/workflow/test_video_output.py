@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
 import pytest
 
 from tests.workflow.harness import WorkflowHarness
@@ -30,6 +35,48 @@ def test_truncated_download_is_retried_from_scratch(workflow: WorkflowHarness, s
     assert len(sfn_retry_waits) == 1
     assert len(workflow.downloads()) == 2
     # And nothing half-written was left behind
+    assert workflow.incomplete_uploads() == []
+
+
+class _RateLimited(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(429)
+        self.send_header("Retry-After", "1")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet."""
+
+
+@pytest.fixture
+def rate_limited_host() -> Iterator[str]:
+    """A download host on 127.0.0.1 that answers every GET with HTTP 429: its base URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _RateLimited)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_rate_limited_download_is_retried(
+    workflow: WorkflowHarness, sfn_retry_waits: list[float], rate_limited_host: str
+) -> None:
+    # Given a finished task whose download host answers the first download with HTTP 429 (the simulator cannot
+    # rate-limit its media URLs, so the first Store gets a rate-limiting host on loopback for the same path)
+    def rate_limit_first_download(event: dict[str, Any], calls: int) -> None:
+        if calls == 1:
+            path = event["output"]["url"].split("/", 3)[3]
+            event["output"]["url"] = f"{rate_limited_host}/{path}"
+
+    workflow.intercept("store", before=rate_limit_first_download)
+    # When the job runs
+    run = workflow.run({"model": "veo3-fast", "prompt": "A windmill at dusk"})
+    # Then Store failed once as ProviderRateLimitedError, Step Functions retried it, and the retry stored the video
+    assert_completed(workflow, run)
+    assert [c.error_type for c in workflow.registry.calls("videogen-store")] == ["ProviderRateLimitedError", None]
+    assert len(sfn_retry_waits) == 1
     assert workflow.incomplete_uploads() == []
 
 
