@@ -16,11 +16,13 @@ from functions.common.events import EVENT_SOURCE
 from infra.config import (
     API_KEYS_TABLE_KEY,
     IDEMPOTENCY_TABLE_KEY,
+    IDEMPOTENCY_TTL_ATTRIBUTE,
     INTAKE_FUNCTIONS,
     INTAKE_LOCAL_NAMES,
     JOBS_TABLE,
     LOCAL_NAMES,
     REQUESTED_RULE_PATTERN,
+    WEBHOOK_QUEUE_RETENTION_DAYS,
     WEBHOOK_QUEUE_VISIBILITY_SECONDS,
     WEBHOOK_RULE_PATTERN,
     WORKFLOW_FUNCTIONS,
@@ -80,7 +82,8 @@ def function_arn(name: str) -> str:
 
 
 def create_tables(dynamodb: Any) -> None:
-    """The jobs table (with its owner index), the API keys table and the idempotency table, as the stack has them."""
+    """The jobs table (with its owner index), the API keys table and the idempotency table, as the stack has them
+    (keys, index, and the jobs' and idempotency records' time-to-live attributes)."""
     dynamodb.create_table(
         TableName=LOCAL_NAMES["jobs_table"],
         BillingMode="PAY_PER_REQUEST",
@@ -110,6 +113,13 @@ def create_tables(dynamodb: Any) -> None:
             BillingMode="PAY_PER_REQUEST",
             AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
             KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
+        )
+    for name, attribute in (
+        (LOCAL_NAMES["jobs_table"], JOBS_TABLE.ttl_attribute),
+        (LOCAL_NAMES["idempotency_table"], IDEMPOTENCY_TTL_ATTRIBUTE),
+    ):
+        dynamodb.update_time_to_live(
+            TableName=name, TimeToLiveSpecification={"AttributeName": attribute, "Enabled": True}
         )
 
 
@@ -188,11 +198,15 @@ def _intake_rules(client: Any, bucket: str) -> str:
 
 
 def _webhook_rule(client: Any) -> str:
-    """Terminal job events on the product's bus -> the webhook queue, with the deployed rule's pattern."""
+    """Terminal job events on the product's bus -> the webhook queue, with the deployed rule's pattern and the
+    deployed queue's visibility timeout and retention (its dead-letter queue is deployed only: locally nothing
+    runs long enough for a message to be received WEBHOOK_MAX_RECEIVE_COUNT times)."""
     sqs = client("sqs")
-    queue_url: str = sqs.create_queue(
-        QueueName="videogen-webhooks-local", Attributes={"VisibilityTimeout": str(WEBHOOK_QUEUE_VISIBILITY_SECONDS)}
-    )["QueueUrl"]
+    attributes = {
+        "VisibilityTimeout": str(WEBHOOK_QUEUE_VISIBILITY_SECONDS),
+        "MessageRetentionPeriod": str(WEBHOOK_QUEUE_RETENTION_DAYS * 24 * 3600),
+    }
+    queue_url: str = sqs.create_queue(QueueName="videogen-webhooks-local", Attributes=attributes)["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     events = client("events")
     events.put_rule(
