@@ -22,6 +22,7 @@ from infra.config import (
     JOBS_TABLE,
     LOCAL_NAMES,
     REQUESTED_RULE_PATTERN,
+    WEBHOOK_LOCAL_NAMES,
     WEBHOOK_QUEUE_RETENTION_DAYS,
     WEBHOOK_QUEUE_VISIBILITY_SECONDS,
     WEBHOOK_RULE_PATTERN,
@@ -31,6 +32,7 @@ from infra.config import (
     intake_environment,
     load_batch_definition,
     load_definition,
+    provider_environment,
 )
 
 ACCOUNT = "123456789012"
@@ -206,13 +208,21 @@ def _webhook_rule(client: Any) -> str:
         "VisibilityTimeout": str(WEBHOOK_QUEUE_VISIBILITY_SECONDS),
         "MessageRetentionPeriod": str(WEBHOOK_QUEUE_RETENTION_DAYS * 24 * 3600),
     }
-    queue_url: str = sqs.create_queue(QueueName="videogen-webhooks-local", Attributes=attributes)["QueueUrl"]
+    queue_url: str = sqs.create_queue(QueueName=WEBHOOK_LOCAL_NAMES["queue"], Attributes=attributes)["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     events = client("events")
-    events.put_rule(
-        Name="videogen-webhooks", EventBusName=LOCAL_NAMES["event_bus"], EventPattern=json.dumps(WEBHOOK_RULE_PATTERN)
-    )
-    events.put_targets(
-        Rule="videogen-webhooks", EventBusName=LOCAL_NAMES["event_bus"], Targets=[{"Id": "webhooks", "Arn": queue_arn}]
-    )
+    rule, bus = WEBHOOK_LOCAL_NAMES["rule"], LOCAL_NAMES["event_bus"]
+    events.put_rule(Name=rule, EventBusName=bus, EventPattern=json.dumps(WEBHOOK_RULE_PATTERN))
+    events.put_targets(Rule=rule, EventBusName=bus, Targets=[{"Id": "webhooks", "Arn": queue_arn}])
     return queue_url
+
+
+def store_provider_key(
+    api_key: str, *, base_url: str, session: boto3.Session | None = None, endpoint_url: str | None = None
+) -> dict[str, str]:
+    """Puts the CometAPI key in (local) Secrets Manager under the stack's secret name scheme, and returns what
+    the handlers then need, as a deployed function gets it: the base URL and the secret's *name*."""
+    session = session or boto3.Session(region_name=REGION)
+    secrets: Any = session.client("secretsmanager", region_name=REGION, endpoint_url=endpoint_url)
+    secrets.create_secret(Name=LOCAL_NAMES["secret"], SecretString=api_key)
+    return provider_environment(secret_name=LOCAL_NAMES["secret"], base_url=base_url)
