@@ -20,10 +20,10 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from infra.config import BATCH_ASL_PATH, BATCH_ASL_SUBSTITUTIONS, asl_text
+from infra.config import BATCH_ASL_PATH, BATCH_ASL_SUBSTITUTIONS, BATCH_STATE_MACHINE_SUFFIX, asl_text
 from infra.nag import acknowledge
 
-NAME_SUFFIX = "-video-batch"
+NAME_SUFFIX = BATCH_STATE_MACHINE_SUFFIX
 
 
 def batch_state_machine_name(stack: Stack) -> str:

@@ -62,12 +62,24 @@ JOBS_TABLE = JobsTableSpec()
 
 VIDEO_PREFIX = "videos/"
 INPUT_PREFIX = "inputs/"
+SECRET_NAME_SUFFIX = "/cometapi-key"  # noqa: S105 - a name, not a secret
+"""The CometAPI key's secret is named ``<stack name>/cometapi-key`` (a created one deployed, and the local one)."""
+BATCH_STATE_MACHINE_SUFFIX = "-video-batch"
+"""The batch state machine is named ``<stack name>-video-batch``: its functions build its ARN from that name."""
+
+
+def secret_name(stack_name: str) -> str:
+    return f"{stack_name}{SECRET_NAME_SUFFIX}"
+
+
+LOCAL_STACK_NAME = "videogen"
+"""What the deployed stack's name is to its names, for the local stack's names that follow a scheme."""
 LOCAL_NAMES = {
     "jobs_table": "videogen-jobs",
     "video_bucket": "videogen-videos",
     "event_bus": "videogen-events",
     "state_machine": "videogen-video-generation",
-    "secret": "videogen/cometapi-key",
+    "secret": secret_name(LOCAL_STACK_NAME),
     "api_keys_table": "videogen-api-keys",
     "idempotency_table": "videogen-idempotency",
 }
@@ -132,8 +144,6 @@ def deployed_api_environment(*, cors_allow_origins: tuple[str, ...] = (), **name
 
 DEFAULT_STACK_NAME = "VideoGenStack"
 DEFAULT_COMETAPI_BASE_URL = "https://api.cometapi.com"
-SECRET_NAME_SUFFIX = "/cometapi-key"  # noqa: S105 - a name, not a secret
-"""A created secret is named ``<stack name>/cometapi-key``."""
 
 LAMBDA_PYTHON_VERSION = "3.13"
 LAMBDA_PLATFORMS = ("manylinux_2_28_aarch64", "manylinux2014_aarch64")
@@ -244,7 +254,7 @@ BATCH_ASL_SUBSTITUTIONS: dict[str, str] = {
 """video_batch.asl.json ${placeholder} -> the function (key in INTAKE_FUNCTIONS) whose ARN replaces it."""
 
 INTAKE_LOCAL_NAMES = {
-    "batch_state_machine": "videogen-video-batch",
+    "batch_state_machine": f"{LOCAL_STACK_NAME}{BATCH_STATE_MACHINE_SUFFIX}",
     "inbox_rule": "videogen-inbox-objects",
     "requested_rule": "videogen-generation-requested",
 }
@@ -302,6 +312,7 @@ WEBHOOK_FUNCTIONS: dict[str, FunctionSpec] = {
 }
 WEBHOOK_RULE_PATTERN = {"source": [EVENT_SOURCE], "detail-type": [COMPLETED, FAILED]}
 """Terminal job events, from the product's bus to the webhook queue (deployed and local alike)."""
+WEBHOOK_LOCAL_NAMES = {"rule": "videogen-webhooks", "queue": "videogen-webhooks-local"}
 WEBHOOK_QUEUE_VISIBILITY_SECONDS = 6 * WEBHOOK_FUNCTIONS["webhook"].timeout_seconds
 """AWS's advice for a Lambda event source: at least six times the function's timeout."""
 WEBHOOK_DLQ_VISIBILITY_SECONDS = 6 * WEBHOOK_FUNCTIONS["webhook-dlq"].timeout_seconds

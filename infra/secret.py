@@ -11,7 +11,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct, IConstruct
 
-from infra.config import SECRET_NAME_SUFFIX
+from infra.config import secret_name
 from infra.nag import acknowledge
 from infra.options import StackOptions
 
@@ -32,7 +32,7 @@ class ProviderSecret(Construct):
                 self, "CometApiKey", self.secret_name
             )
         else:
-            self.secret_name = f"{stack_name}{SECRET_NAME_SUFFIX}"
+            self.secret_name = secret_name(stack_name)
             created = secretsmanager.Secret(
                 self,
                 "CometApiKey",

@@ -40,34 +40,136 @@ def price_text(spec: ModelSpec) -> str:
     return f"${cells[0]:.2f}–${cells[-1]:.2f}/task"
 
 
+def size_mapping(spec: ModelSpec) -> list[str]:
+    """Each format as "the OpenAI-style sizes that mean it -> what the dialect sends", e.g. 1280x720 → 16x9."""
+    lines = []
+    for video_format in spec.formats:
+        sizes = [video_format.size, *(a for a in video_format.accepts if re.fullmatch(r"\d+x\d+", a))]
+        lines.append(f"{', '.join(sizes)} → {video_format.provider_value}")
+    return lines
+
+
+def prompt_text(spec: ModelSpec) -> str:
+    negative = f" (negative {spec.negative_prompt_max_chars})" if spec.negative_prompt_max_chars else ""
+    return f"{spec.prompt_max_chars}{negative}"
+
+
+def polling_lines(spec: ModelSpec) -> list[str]:
+    polling = spec.polling
+    return [
+        f"first {polling.first_wait_seconds} s",
+        f"every {polling.min_interval_seconds}–{polling.max_interval_seconds} s",
+        f"max {polling.max_wait_seconds} s",
+        f"stuck {polling.stuck_queue_seconds} s",
+    ]
+
+
+MODELS_LEGEND = (
+    "seconds: the default in bold. size → sent as: the --size values (WxH) that select a format, and what the "
+    "dialect sends for it (videos: size, kling: aspect_ratio, runway: ratio). prompt: the longest prompt in "
+    "characters. polling: the first poll after the create, the interval range, the longest wait, and how long "
+    "queued counts as stuck. `videogen models MODEL` shows one model in full, --json every field."
+)
+
+
 def models_table(catalog: Catalog) -> Table:
-    table = Table(title="videogen models (functions/providers/catalog.json)")
-    for column in ("model", "dialect", "modes", "seconds", "sizes", "options", "price", "typical render", "notes"):
-        table.add_column(column)
+    table = Table(title="videogen models (functions/providers/catalog.json)", show_lines=True)
+    columns = ("model", "dialect", "modes", "seconds", "size → sent as", "prompt", "options", "price")
+    for column in (*columns, "typical render", "polling", "notes"):
+        table.add_column(column, no_wrap=column in ("model", "size → sent as", "polling"))
     for spec in catalog.models.values():
         seconds = ", ".join(f"[b]{s}[/b]" if s == spec.seconds.default else str(s) for s in spec.seconds.allowed)
         table.add_row(
             spec.id,
             spec.dialect.value,
-            ", ".join(m.value for m in spec.modes),
+            "\n".join(m.value for m in spec.modes),
             seconds,
-            ", ".join(f.size for f in spec.formats),
-            ", ".join(spec.options) or "-",
+            "\n".join(size_mapping(spec)),
+            prompt_text(spec),
+            "\n".join(spec.options) or "-",
             price_text(spec),
             f"{spec.latency.min_seconds}–{spec.latency.max_seconds} s",
+            "\n".join(polling_lines(spec)),
             f"deprecated since {spec.deprecated.since}" if spec.deprecated else "",
         )
     return table
 
 
+def model_detail(spec: ModelSpec) -> Table:
+    """One model, every field of its catalog entry, one per line."""
+    table = Table(title=f"{spec.id}: {spec.label}", show_header=False, show_lines=True)
+    table.add_column("field", style="bold")
+    table.add_column("value")
+    seconds = spec.seconds
+    images = spec.images
+    polling = spec.polling
+    latency = spec.latency
+    rows = {
+        "dialect": f"{spec.dialect.value} (provider model {spec.provider_model})",
+        "modes": ", ".join(m.value for m in spec.modes),
+        "seconds": f"{', '.join(map(str, seconds.allowed))}; default {seconds.default}"
+        + ("" if seconds.sent else " (not sent: the provider renders its own length)"),
+        "sizes": "\n".join(
+            f"{f.size} → {f.provider_value}" + (f" (also accepts {', '.join(f.accepts)})" if f.accepts else "")
+            for f in spec.formats
+        )
+        + f"\ndefault {spec.default_size}",
+        "prompt": f"at most {spec.prompt_max_chars} characters"
+        + (f"; negative prompt at most {spec.negative_prompt_max_chars}" if spec.negative_prompt_max_chars else ""),
+        "options": (", ".join(spec.options) or "-")
+        + (f"; default mode {spec.default_mode}" if spec.default_mode else ""),
+        "images": f"up to {images.max_count} ({', '.join(images.formats)}), at most {images.max_bytes // 1024**2} MB"
+        + (f", sides at least {images.min_side} px" if images.min_side else "")
+        + (", the same size as the video" if images.must_match_size else ""),
+        "price": price_text(spec) + (f"\n{spec.price.note}" if spec.price.note else ""),
+        "typical render": f"{latency.min_seconds}–{latency.max_seconds} s, typically {latency.typical_seconds} s",
+        "polling": "\n".join(
+            (
+                f"first poll {polling.first_wait_seconds} s after the create",
+                f"then every {polling.min_interval_seconds}–{polling.max_interval_seconds} s",
+                f"gives up after {polling.max_wait_seconds} s",
+                f"stuck if still queued after {polling.stuck_queue_seconds} s",
+                f"task_not_exist tolerated for {polling.not_found_grace_seconds} s",
+            )
+        ),
+        "deprecated": f"since {spec.deprecated.since}: {spec.deprecated.note}" if spec.deprecated else "no",
+    }
+    for field, value in rows.items():
+        table.add_row(field, value)
+    return table
+
+
+def models_console() -> Console:
+    """A terminal's own width; a pipe (`videogen models | less -S`) wide enough for the whole table."""
+    return Console() if Console().is_terminal else Console(width=200)
+
+
 def print_models(catalog: Catalog) -> None:
-    console = Console() if Console().is_terminal else Console(width=200)
+    console = models_console()
     console.print(models_table(catalog))
+    console.print(MODELS_LEGEND, soft_wrap=True, highlight=False, markup=False)
     for spec in catalog.models.values():
         if spec.deprecated:
             console.print(f"[yellow]{spec.id}[/yellow]: {spec.deprecated.note}", soft_wrap=True)
         if spec.price.note:
             console.print(f"[dim]{spec.id} price: {spec.price.note}[/dim]", soft_wrap=True)
+
+
+def run_models(model_id: str | None, as_json: bool) -> int:
+    """The catalog as a table, one model in full, or (--json) the catalog's entries for scripts."""
+    catalog = load_catalog()
+    if model_id is not None and model_id not in catalog.models:
+        known = ", ".join(catalog.ids())
+        Console(stderr=True).print(f"[red]error[/red] unknown model {model_id}; known: {known}", highlight=False)
+        return EXIT_INVALID
+    if as_json:
+        entries = {spec.id: spec.model_dump(mode="json") for spec in catalog.models.values()}
+        print(json.dumps(entries[model_id] if model_id else entries, indent=2))
+    elif model_id:
+        models_console().print(model_detail(catalog.models[model_id]))
+    else:
+        print_models(catalog)
+    return EXIT_OK
 
 
 class FlagError(Exception):
@@ -97,7 +199,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = CliParser(prog="videogen", description="AI video generation into your own S3.")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    commands.add_parser("models", help="list the models and what they accept")
+    models = commands.add_parser("models", help="list the models and what they accept")
+    models.add_argument("model", nargs="?", help="show this model in full")
+    models.add_argument("--json", action="store_true", help="the catalog's entries as JSON (keyed by model id)")
 
     simulator = commands.add_parser("simulator", help="run the CometAPI simulator")
     simulator.add_argument("--port", type=int, default=8765, help="0 = any free port (the URL is printed)")
@@ -183,8 +287,7 @@ def main(argv: Sequence[str] | None = None, *, generate_video: GenerateVideo | N
             print(json.dumps(GenerateOutcome.not_started("failed", error).as_json()))
         return EXIT_INVALID
     if args.command == "models":
-        print_models(load_catalog())
-        return EXIT_OK
+        return run_models(args.model, args.json)
     if args.command == "simulator":
         from local.simulator import serve_forever  # noqa: PLC0415 - PyAV loads only when simulating
 

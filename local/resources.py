@@ -16,11 +16,14 @@ from functions.common.events import EVENT_SOURCE
 from infra.config import (
     API_KEYS_TABLE_KEY,
     IDEMPOTENCY_TABLE_KEY,
+    IDEMPOTENCY_TTL_ATTRIBUTE,
     INTAKE_FUNCTIONS,
     INTAKE_LOCAL_NAMES,
     JOBS_TABLE,
     LOCAL_NAMES,
     REQUESTED_RULE_PATTERN,
+    WEBHOOK_LOCAL_NAMES,
+    WEBHOOK_QUEUE_RETENTION_DAYS,
     WEBHOOK_QUEUE_VISIBILITY_SECONDS,
     WEBHOOK_RULE_PATTERN,
     WORKFLOW_FUNCTIONS,
@@ -29,6 +32,7 @@ from infra.config import (
     intake_environment,
     load_batch_definition,
     load_definition,
+    provider_environment,
 )
 
 ACCOUNT = "123456789012"
@@ -80,7 +84,8 @@ def function_arn(name: str) -> str:
 
 
 def create_tables(dynamodb: Any) -> None:
-    """The jobs table (with its owner index), the API keys table and the idempotency table, as the stack has them."""
+    """The jobs table (with its owner index), the API keys table and the idempotency table, as the stack has them
+    (keys, index, and the jobs' and idempotency records' time-to-live attributes)."""
     dynamodb.create_table(
         TableName=LOCAL_NAMES["jobs_table"],
         BillingMode="PAY_PER_REQUEST",
@@ -110,6 +115,13 @@ def create_tables(dynamodb: Any) -> None:
             BillingMode="PAY_PER_REQUEST",
             AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
             KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
+        )
+    for name, attribute in (
+        (LOCAL_NAMES["jobs_table"], JOBS_TABLE.ttl_attribute),
+        (LOCAL_NAMES["idempotency_table"], IDEMPOTENCY_TTL_ATTRIBUTE),
+    ):
+        dynamodb.update_time_to_live(
+            TableName=name, TimeToLiveSpecification={"AttributeName": attribute, "Enabled": True}
         )
 
 
@@ -188,17 +200,29 @@ def _intake_rules(client: Any, bucket: str) -> str:
 
 
 def _webhook_rule(client: Any) -> str:
-    """Terminal job events on the product's bus -> the webhook queue, with the deployed rule's pattern."""
+    """Terminal job events on the product's bus -> the webhook queue, with the deployed rule's pattern and the
+    deployed queue's visibility timeout and retention (its dead-letter queue is deployed only: locally nothing
+    runs long enough for a message to be received WEBHOOK_MAX_RECEIVE_COUNT times)."""
     sqs = client("sqs")
-    queue_url: str = sqs.create_queue(
-        QueueName="videogen-webhooks-local", Attributes={"VisibilityTimeout": str(WEBHOOK_QUEUE_VISIBILITY_SECONDS)}
-    )["QueueUrl"]
+    attributes = {
+        "VisibilityTimeout": str(WEBHOOK_QUEUE_VISIBILITY_SECONDS),
+        "MessageRetentionPeriod": str(WEBHOOK_QUEUE_RETENTION_DAYS * 24 * 3600),
+    }
+    queue_url: str = sqs.create_queue(QueueName=WEBHOOK_LOCAL_NAMES["queue"], Attributes=attributes)["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     events = client("events")
-    events.put_rule(
-        Name="videogen-webhooks", EventBusName=LOCAL_NAMES["event_bus"], EventPattern=json.dumps(WEBHOOK_RULE_PATTERN)
-    )
-    events.put_targets(
-        Rule="videogen-webhooks", EventBusName=LOCAL_NAMES["event_bus"], Targets=[{"Id": "webhooks", "Arn": queue_arn}]
-    )
+    rule, bus = WEBHOOK_LOCAL_NAMES["rule"], LOCAL_NAMES["event_bus"]
+    events.put_rule(Name=rule, EventBusName=bus, EventPattern=json.dumps(WEBHOOK_RULE_PATTERN))
+    events.put_targets(Rule=rule, EventBusName=bus, Targets=[{"Id": "webhooks", "Arn": queue_arn}])
     return queue_url
+
+
+def store_provider_key(
+    api_key: str, *, base_url: str, session: boto3.Session | None = None, endpoint_url: str | None = None
+) -> dict[str, str]:
+    """Puts the CometAPI key in (local) Secrets Manager under the stack's secret name scheme, and returns what
+    the handlers then need, as a deployed function gets it: the base URL and the secret's *name*."""
+    session = session or boto3.Session(region_name=REGION)
+    secrets: Any = session.client("secretsmanager", region_name=REGION, endpoint_url=endpoint_url)
+    secrets.create_secret(Name=LOCAL_NAMES["secret"], SecretString=api_key)
+    return provider_environment(secret_name=LOCAL_NAMES["secret"], base_url=base_url)

@@ -27,11 +27,10 @@ import requests
 from functions.common.container import forget_container_state
 from functions.common.jobs import JobRepository
 from functions.common.settings import DEFAULT_COMETAPI_BASE_URL
-from infra.config import LOCAL_NAMES
 from local.event_delivery import QueuePump, deliver_intake_events, deliver_webhook_events
 from local.lambdas import LambdaRegistry, route_invocations
 from local.moto_dynamodb import atomic_dynamodb_writes
-from local.resources import REGION, LocalResources, provision
+from local.resources import REGION, LocalResources, provision, store_provider_key
 
 LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": REGION}
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
@@ -121,14 +120,11 @@ def local_stack(
         base_env: dict[str, str | None] = {**LOCAL_CREDENTIALS, "AWS_ENDPOINT_URL": endpoint, "MOTO_PORT": str(port)}
         stack.enter_context(patched_environ(base_env))
         resources = provision(endpoint_url=endpoint)
-        secrets = boto3.client("secretsmanager", region_name=REGION, endpoint_url=endpoint)
-        secrets.create_secret(Name=LOCAL_NAMES["secret"], SecretString=api_key)
 
         handler_env: dict[str, str | None] = {
             **resources.environment(),
-            "COMETAPI_BASE_URL": base_url,
+            **store_provider_key(api_key, base_url=base_url, endpoint_url=endpoint),
             "COMETAPI_KEY": None,  # the handlers read the key from Secrets Manager, as deployed
-            "COMETAPI_KEY_SECRET_NAME": LOCAL_NAMES["secret"],
             "VIDEOGEN_POLL_INTERVAL_SECONDS": str(poll_interval) if poll_interval is not None else None,
             "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
             # The handlers' metrics are EMF lines on stdout, for CloudWatch; here stdout is the CLI's.
