@@ -62,6 +62,8 @@ Task faults, fixed at create time (prompt, header on the create, or global fault
 - `no-url` (videos): completed without `video_url` / `output`; the video is only at `/content`.
 - `truncate`: every download sends the full Content-Length but half the bytes, then closes;
   `truncate-once`: only the first download. `expire`: the media URL answers 403 at once.
+  `expire-once`: the first media URL handed out answers 403 (expired); once it has, the task's next poll
+  hands out a fresh URL that works (as a provider re-signs a finished task's link).
   `wrong-type`: the media (and `/content`) answers 200 `text/html` with an HTML page.
 - `shape=reference|tutorial|wrapped`: this task's polls use that shape whatever the simulator's shape.
 - `poll-` + a status, reset or slow marker (`poll-500`, `poll-429x2-retry-after=1`, `poll-524`, `poll-reset`,
