@@ -18,13 +18,16 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.api.logic import VideosApi, body_from_form
+from functions.api.logic import MIN_POLL_AFTER_MS, VideosApi, body_from_form
 from functions.api.models import DeletedVideo, ErrorBody, Video, VideoList
 from functions.api.multipart import parse_multipart
 from functions.common.container import per_container
 from functions.common.errors import InvalidRequestError, VideogenError
 
 logger = Logger(service="videogen-api")
+
+POLL_AFTER_HEADER = "openai-poll-after-ms"
+"""On GET /v1/videos/{id} while the job runs: when to poll again, which the openai SDK's poll() waits for."""
 
 
 def cors_config() -> CORSConfig | None:
@@ -37,7 +40,7 @@ def cors_config() -> CORSConfig | None:
         allow_origin=origins[0],
         extra_origins=origins[1:],
         allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
-        expose_headers=["openai-poll-after-ms"],
+        expose_headers=[POLL_AFTER_HEADER],
     )
 
 
@@ -112,8 +115,34 @@ def request_body() -> dict[str, Any]:
     )
 
 
-def documented(ok: type | None, *statuses: int, ok_status: int = 200) -> dict[int, OpenAPIResponse]:
-    """The OpenAPI responses of a route: its success model and the OpenAI error envelope per error status."""
+RATE_LIMITED: dict[str, Any] = {
+    "description": "Rate limited by API Gateway before the request reached videogen: code rate_limit_exceeded "
+    "when the stage's or the usage plan's request rate is exceeded (retry after a short pause), quota_exceeded "
+    "when the usage plan's daily quota is used up (retry tomorrow, or raise the quota).",
+    "content": {
+        JSON: {
+            "model": ErrorBody,
+            "examples": {
+                code: {
+                    "summary": summary,
+                    "value": {"error": {"message": message, "type": "rate_limit_error", "param": None, "code": code}},
+                }
+                for code, summary, message in (
+                    ("rate_limit_exceeded", "Throttled (rate or burst limit)", "Too Many Requests"),
+                    ("quota_exceeded", "Daily quota used up", "Limit Exceeded"),
+                )
+            },
+        }
+    },
+}
+"""API Gateway's own 429s (infra/api.py GATEWAY_RESPONSES), on every route: the stage throttles every method."""
+
+
+def documented(
+    ok: type | None, *statuses: int, ok_status: int = 200, ok_headers: dict[str, Any] | None = None
+) -> dict[int, OpenAPIResponse]:
+    """The OpenAPI responses of a route: its success model (and headers), the OpenAI error envelope per error
+    status, and API Gateway's 429."""
     reasons = {
         400: "Invalid request (the message names the field)",
         401: "Missing or invalid API key",
@@ -121,15 +150,17 @@ def documented(ok: type | None, *statuses: int, ok_status: int = 200) -> dict[in
         409: "Conflict (idempotency key reused, or the video is not ready)",
         413: "Request body over 10 MB",
         415: "Unsupported Content-Type",
-        429: "Rate limited",
     }
     responses: dict[int, Any] = {
         status: {"description": reasons[status], "content": {JSON: {"model": ErrorBody}}} for status in (401, *statuses)
     }
+    responses[429] = RATE_LIMITED
     if ok is None:
         responses[ok_status] = {"description": "Redirect to a short-lived S3 link to the MP4"}
     else:
         responses[ok_status] = {"description": "OK", "content": {JSON: {"model": ok}}}
+    if ok_headers:
+        responses[ok_status]["headers"] = ok_headers
     return cast(dict[int, OpenAPIResponse], responses)
 
 
@@ -189,10 +220,25 @@ def list_videos(
     return json_response(200, page.model_dump(mode="json"))
 
 
-@app.get("/v1/videos/<video_id>", summary="Retrieve a video", responses=documented(Video, 404))
+@app.get(
+    "/v1/videos/<video_id>",
+    summary="Retrieve a video",
+    responses=documented(
+        Video,
+        404,
+        ok_headers={
+            POLL_AFTER_HEADER: {
+                "description": "Sent while the video is queued or in progress: milliseconds until the next "
+                f"poll is worth making (the job's next provider poll; at least {MIN_POLL_AFTER_MS}). The openai "
+                "SDK's poll() waits this long. Absent once the video has completed or failed.",
+                "schema": {"type": "integer", "minimum": MIN_POLL_AFTER_MS},
+            }
+        },
+    ),
+)
 def retrieve_video(video_id: str) -> Response[str]:
     video, poll_after_ms = videos().retrieve(caller(), video_id)
-    headers = {"openai-poll-after-ms": str(poll_after_ms)} if poll_after_ms is not None else {}
+    headers = {POLL_AFTER_HEADER: str(poll_after_ms)} if poll_after_ms is not None else {}
     return json_response(200, video.model_dump(mode="json"), headers)
 
 

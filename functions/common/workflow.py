@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.config import Config
 from pydantic import BaseModel, ConfigDict
 
 from functions.common.aws_errors import aws_errors_as_transient
@@ -113,6 +114,11 @@ class ProviderSource:
         return urlsplit(self.settings.cometapi_base_url).hostname in ("127.0.0.1", "localhost", "::1")
 
 
+S3_CONFIG = Config(signature_version="s3v4")
+"""SigV4 for presigned URLs too. Without it botocore presigns with SigV2 in us-east-1, which a bucket encrypted
+with a KMS key (the bucketKms option) refuses, and which S3 is retiring. Every other call is SigV4 already."""
+
+
 @dataclass
 class WorkflowDeps:
     """Everything a workflow Lambda talks to. Tests build one around moto and the simulator."""
@@ -136,7 +142,7 @@ class WorkflowDeps:
             settings=settings,
             jobs=JobRepository(table, clock=clock),
             slots=ProviderSlots(table, settings.provider_concurrency),
-            s3=boto3.client("s3"),
+            s3=boto3.client("s3", config=S3_CONFIG),
             events=EventPublisher(boto3.client("events"), settings.event_bus_name),
             providers=ProviderSource(ProviderSettings(), catalog, clock),
             catalog=catalog,

@@ -19,7 +19,9 @@ Dialects (paths, fields and status words as in the reference):
 - Kling: `POST|GET /kling/v1/videos/{text2video|image2video}[/{task_id}]`, `?external_task_id=X` queries.
 - Runway: `POST /runwayml/v1/image_to_video`, `GET|DELETE /runwayml/v1/tasks/{id}` (X-Runway-Version required).
 - Videos at `GET|HEAD /media/<token>.mp4?sig=...` (Range supported; 403 AccessDenied once expired).
-- `/_sim/...` control endpoints (see control.py); any other path answers a 404 HTML page.
+- `/_sim/...` control endpoints (see control.py), for a simulator in another process: health, reset, faults,
+  shape, the requests received, one task and its create body (`/_sim/tasks/{id}`), the bytes its video
+  served (`/_sim/tasks/{id}/video`). Any other path answers a 404 HTML page.
 
 Shapes (`shape=` or `set_shape`): "reference" (CometAPI's reference), "tutorial" (videos: `succeeded` with
 `output[0]`, `error` a string; Runway: lower-case statuses), "wrapped" (Runway polls wrapped in
@@ -62,6 +64,8 @@ Task faults, fixed at create time (prompt, header on the create, or global fault
 - `no-url` (videos): completed without `video_url` / `output`; the video is only at `/content`.
 - `truncate`: every download sends the full Content-Length but half the bytes, then closes;
   `truncate-once`: only the first download. `expire`: the media URL answers 403 at once.
+  `expire-once`: the first media URL handed out answers 403 (expired); once it has, the task's next poll
+  hands out a fresh URL that works (as a provider re-signs a finished task's link).
   `wrong-type`: the media (and `/content`) answers 200 `text/html` with an HTML page.
 - `shape=reference|tutorial|wrapped`: this task's polls use that shape whatever the simulator's shape.
 - `poll-` + a status, reset or slow marker (`poll-500`, `poll-429x2-retry-after=1`, `poll-524`, `poll-reset`,

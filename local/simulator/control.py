@@ -1,7 +1,9 @@
 """`/_sim/...`: the simulator's own control endpoints, for a simulator running in another process.
 
 GET /_sim/health · POST /_sim/reset · GET|PUT|DELETE /_sim/faults ({"faults": ["429", ...]}) ·
-PUT /_sim/shape ({"shape": "tutorial"}) · GET /_sim/requests (a summary of every request received).
+PUT /_sim/shape ({"shape": "tutorial"}) · GET /_sim/requests (a summary of every request received) ·
+GET /_sim/tasks/{id} (one task: dialect, model, polls, downloads, and the body of the create that made it) ·
+GET /_sim/tasks/{id}/video (the exact bytes its video URL served; 404 until it has served them).
 No auth: the simulator only listens on loopback.
 """
 
@@ -24,6 +26,8 @@ def routes() -> list[Route]:
         route("DELETE", r"/_sim/faults", "control", _clear_faults),
         route("PUT", r"/_sim/shape", "control", _set_shape),
         route("GET", r"/_sim/requests", "control", _requests),
+        route("GET", r"/_sim/tasks/(?P<task_id>[^/]+)", "control", _task),
+        route("GET", r"/_sim/tasks/(?P<task_id>[^/]+)/video", "control", _task_video),
     ]
 
 
@@ -79,3 +83,33 @@ def _requests(call: Call) -> Reply:
         for r in records
     ]
     return json_reply(200, {"requests": summary})
+
+
+def _task(call: Call) -> Reply:
+    """A task as the simulator knows it, with what its create asked for (JSON body, or the form's fields)."""
+    task_id = call.params["task_id"]
+    with call.state.lock:
+        task = call.state.tasks.get(task_id)
+        create = next((r for r in call.state.records if r.is_create and r.task_id == task_id), None)
+        if task is None:
+            return json_reply(404, {"error": f"no task {task_id}"})
+        summary = {
+            "task_id": task.id,
+            "dialect": task.dialect,
+            "model": task.model,
+            "polls": task.polls,
+            "downloads": task.downloads,
+            "create": None if create is None else (create.json if create.json is not None else create.form),
+        }
+    return json_reply(200, summary)
+
+
+def _task_video(call: Call) -> Reply:
+    """What the task's video URL (or /content) served, byte for byte: what a stored copy must equal."""
+    task_id = call.params["task_id"]
+    with call.state.lock:
+        task = call.state.tasks.get(task_id)
+        if task is None or not task.downloads:
+            return json_reply(404, {"error": f"task {task_id} has served no video"})
+        data = call.state.video_bytes(task)
+    return Reply(200, data, "video/mp4")

@@ -58,6 +58,7 @@ class Faults:
     truncate: bool = False
     truncate_once: bool = False
     expire: bool = False
+    expire_once: bool = False
     wrong_type: bool = False
     no_url: bool = False
     shape: str | None = None
@@ -83,6 +84,7 @@ class Faults:
             truncate=self.truncate or other.truncate,
             truncate_once=self.truncate_once or other.truncate_once,
             expire=self.expire or other.expire,
+            expire_once=self.expire_once or other.expire_once,
             wrong_type=self.wrong_type or other.wrong_type,
             no_url=self.no_url or other.no_url,
             shape=other.shape or self.shape,
@@ -104,6 +106,7 @@ _PLAIN = {
     "truncate": Faults(truncate=True),
     "truncate-once": Faults(truncate_once=True),
     "expire": Faults(expire=True),
+    "expire-once": Faults(expire_once=True),
     "wrong-type": Faults(wrong_type=True),
     "no-url": Faults(no_url=True),
     "blocked": Faults(blocked=True),

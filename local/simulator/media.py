@@ -28,6 +28,10 @@ def serve_media(state: SimState, request: ReceivedRequest, token: str) -> Reply:
             return s3_error(404, "NoSuchKey", "The specified key does not exist.")
         if request.query_value("sig") != link.signature:
             return s3_error(403, "AccessDenied", "Query-string authentication requires the signature.")
+        if link.refused:
+            if task.media_token == link.token:
+                task.media_token = None  # the provider signs a fresh link at the task's next status read
+            return s3_error(403, "AccessDenied", "Request has expired")
         if task.faults.expire or state.clock() >= link.expires:
             return s3_error(403, "AccessDenied", "Request has expired")
     return video_reply(state, task, request)

@@ -51,6 +51,7 @@ class Task:
     downloads: int = 0
     cancelled_at: float | None = None
     media_token: str | None = None
+    media_links: int = 0
     media_expires_wall: float | None = None
     video: bytes | None = None
 
@@ -81,6 +82,8 @@ class MediaLink:
     signature: str
     task_id: str
     expires: float
+    refused: bool = False
+    """Answers 403 "Request has expired" whatever the clock says (the `expire-once` fault's first link)."""
 
 
 def render_seconds_for(dialect: str, provider_model: str) -> float:
@@ -202,7 +205,11 @@ class SimState:
             return None
 
     def media_url(self, task: Task) -> str:
-        """The task's (temporary) download URL, minted on first use; it expires media_ttl_seconds later."""
+        """The task's (temporary) download URL, minted on first use; it expires media_ttl_seconds later.
+
+        With `expire-once` the first link minted is refused (403) and, once it has been, the next call mints a
+        fresh one that works (see serve_media).
+        """
         with self.lock:
             if task.media_token is None:
                 link = MediaLink(
@@ -210,9 +217,11 @@ class SimState:
                     signature=secrets.token_hex(16),
                     task_id=task.id,
                     expires=self.clock() + self.media_ttl_seconds,
+                    refused=task.faults.expire_once and task.media_links == 0,
                 )
                 self.media[link.token] = link
                 task.media_token = link.token
+                task.media_links += 1
                 task.media_expires_wall = self.wall_clock() + self.media_ttl_seconds
             link = self.media[task.media_token]
             return f"{self.base_url}/media/{link.token}.mp4?sig={link.signature}"

@@ -239,6 +239,39 @@ def test_expire_and_wrong_type(api: Api) -> None:
     assert wrong_reply.headers["Content-Type"].startswith("text/html")
 
 
+def test_expire_once_refuses_the_first_link_and_the_next_poll_hands_out_a_working_one(
+    sim: CometApiSimulator, api: Api
+) -> None:
+    # Given a finished task with the expire-once fault, and the link its first poll handed out
+    task_id = api.videos_create(prompt="a fox [sim:expire-once]").json()["id"]
+    first_url = api.videos_get(task_id).json()["video_url"]
+    # When that link is downloaded
+    refused = requests.get(first_url, timeout=5)
+    # Then it answers 403 as an expired S3 link does, and keeps doing so
+    assert refused.status_code == 403
+    assert b"<Code>AccessDenied</Code>" in refused.content
+    assert requests.get(first_url, timeout=5).status_code == 403
+    # When the task is polled again
+    fresh_url = api.videos_get(task_id).json()["video_url"]
+    # Then it hands out another link, which serves the task's video, and which further polls keep
+    assert fresh_url != first_url
+    fresh = requests.get(fresh_url, timeout=5)
+    assert fresh.status_code == 200
+    assert fresh.content == sim.video_bytes_for(task_id)
+    assert api.videos_get(task_id).json()["video_url"] == fresh_url
+
+
+def test_expire_once_keeps_the_first_link_until_it_is_refused(api: Api) -> None:
+    # Given a finished Kling task with the expire-once fault
+    task_id = api.kling_create(kling_body("a fox [sim:expire-once]")).json()["data"]["task_id"]
+    # When it is polled twice before anyone downloads
+    urls = [api.kling_get(task_id).json()["data"]["task_result"]["videos"][0]["url"] for _ in range(2)]
+    # Then both polls hand out the same (expired) link: a new one comes only after the old one was refused
+    assert urls[0] == urls[1]
+    assert requests.get(urls[0], timeout=5).status_code == 403
+    assert api.kling_get(task_id).json()["data"]["task_result"]["videos"][0]["url"] != urls[0]
+
+
 def test_shape_marker_overrides_the_simulator_shape(api: Api) -> None:
     task_id = api.runway_create(runway_body("a fox [sim:shape=wrapped]")).json()["id"]
 

@@ -115,6 +115,35 @@ def test_control_endpoints(sim: CometApiSimulator) -> None:
     assert sim.received == []  # the reset call forgot itself too
 
 
+def test_task_control_endpoints_show_the_create_body_and_the_served_bytes(sim: CometApiSimulator, api: Api) -> None:
+    # Given a Kling task whose video has not been downloaded yet
+    body = kling_body("a heron in the reeds", image="https://images.example.com/heron.png")
+    task_id = api.kling_create(body, kind="image2video").json()["data"]["task_id"]
+    url = api.kling_get(task_id, kind="image2video").json()["data"]["task_result"]["videos"][0]["url"]
+    base = f"{sim.base_url}/_sim/tasks"
+    # When a test process asks for the task and its video
+    task = requests.get(f"{base}/{task_id}", timeout=5)
+    before = requests.get(f"{base}/{task_id}/video", timeout=5)
+    # Then it sees the task with the exact body of its create, and no video until one was served
+    assert task.status_code == 200
+    assert task.json() == {
+        "task_id": task_id,
+        "dialect": "kling",
+        "model": "kling-v1-6",
+        "polls": 1,
+        "downloads": 0,
+        "create": body,
+    }
+    assert before.status_code == 404
+    # When the video is downloaded
+    served = requests.get(url, timeout=5).content
+    # Then the control endpoint answers the same bytes, and an unknown task is a 404
+    after = requests.get(f"{base}/{task_id}/video", timeout=5)
+    assert (after.status_code, after.headers["Content-Type"]) == (200, "video/mp4")
+    assert after.content == served == sim.video_bytes_for(task_id)
+    assert requests.get(f"{base}/no-such-task", timeout=5).status_code == 404
+
+
 def test_reset_forgets_tasks_and_records(sim: CometApiSimulator, api: Api) -> None:
     task_id = api.videos_create(prompt="a fox [sim:429]").json()
     sim.set_global_faults("stuck")

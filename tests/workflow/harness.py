@@ -101,6 +101,18 @@ class WorkflowHarness:
         )
         return record.job_id
 
+    def create_record(self, fields: dict[str, Any], *, job_id: str | None = None) -> str:
+        """Validate and create the job's record as an entry point does, without starting its execution: the test
+        then runs the steps itself through ``invoke``."""
+        request = parse_video_request(fields, resolve=lambda host: ["93.184.216.34"], trusted=True)
+        record = JobRecord(
+            job_id=job_id or new_job_id(),
+            model=request.model,
+            request=request.model_dump(mode="json", exclude_none=True),
+        )
+        self.jobs.create(record)
+        return record.job_id
+
     def wait(self, job_id: str, timeout: float = 30.0) -> str:
         sfn = boto3.client("stepfunctions")
         arn = self.execution_arn(job_id)

@@ -13,14 +13,49 @@ from tests.workflow.harness import WorkflowHarness
 from tests.workflow.outcomes import assert_completed, assert_failed
 
 
+def task_timeline(workflow: WorkflowHarness, task_id: str) -> list[str]:
+    """The simulator's view of one task after its create, in order: each status poll, each download (with
+    the status it answered). One task per test, so every download is this task's."""
+    polls = {id(r) for r in workflow.polls_of(task_id)}
+    timeline = []
+    for request in workflow.simulator.received:
+        if id(request) in polls:
+            timeline.append("poll")
+        elif request.dialect == "media" and request.method == "GET":
+            timeline.append(f"download {request.status}")
+    return timeline
+
+
 @pytest.mark.parametrize("model", ["veo3-fast", "kling-v1-6"])
 def test_expired_output_url_fails_as_output_expired(workflow: WorkflowHarness, model: str) -> None:
-    # Given a finished task whose download link has already expired (403)
+    # Given a finished task whose download link has already expired (403), and stays the same on every poll
     # When the job runs
     run = workflow.run({"model": model, "prompt": "A meadow at noon [sim:expire]"})
     # Then the job failed as output_expired, telling the user to generate again, and nothing was stored
     detail = assert_failed(workflow, run, "output_expired")
     assert "expired" in detail["error"]["message"]
+    assert workflow.incomplete_uploads() == []
+    # And before giving up, Store re-polled the task once for a fresh link (Poll polled once: time_scale 0),
+    # got the same one back, and did not download it again
+    assert len(workflow.registry.calls("videogen-poll")) == 1
+    assert task_timeline(workflow, run.task_id()) == ["poll", "download 403", "poll"]
+
+
+@pytest.mark.parametrize("model", ["veo3-fast", "kling-v1-6"])
+def test_expired_output_url_is_replaced_by_a_fresh_one_from_a_second_poll(
+    workflow: WorkflowHarness, model: str
+) -> None:
+    # Given a finished task whose first download link has expired (403), and whose next poll hands out a fresh one
+    # When the job runs
+    run = workflow.run({"model": model, "prompt": "A meadow at noon [sim:expire-once]"})
+    # Then it completed, and S3 holds the bytes the simulator served for the task
+    assert_completed(workflow, run)
+    # And one Store did it: the first link answered 403, Store re-polled once, and the fresh link worked
+    assert [c.error_type for c in workflow.registry.calls("videogen-store")] == [None]
+    assert len(workflow.registry.calls("videogen-poll")) == 1
+    assert task_timeline(workflow, run.task_id()) == ["poll", "download 403", "poll", "download 200"]
+    refused, fresh = workflow.downloads()
+    assert refused.path != fresh.path
     assert workflow.incomplete_uploads() == []
 
 
