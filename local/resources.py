@@ -85,7 +85,7 @@ def function_arn(name: str) -> str:
 
 def create_tables(dynamodb: Any) -> None:
     """The jobs table (with its owner index), the API keys table and the idempotency table, as the stack has them
-    (keys, index, and the jobs' and idempotency records' time-to-live attributes)."""
+    (keys, index, and the jobs' and idempotency records' time-to-live attributes). ``dynamodb`` is a client."""
     dynamodb.create_table(
         TableName=LOCAL_NAMES["jobs_table"],
         BillingMode="PAY_PER_REQUEST",

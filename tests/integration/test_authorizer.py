@@ -18,6 +18,7 @@ from moto import mock_aws
 
 from functions.api import authorizer
 from functions.api.keys import ApiKeyStore
+from functions.common.container import forget_container_state
 from infra.config import LOCAL_NAMES, authorizer_environment
 from local.lambdas import LocalLambdaContext
 from local.resources import create_tables
@@ -67,12 +68,13 @@ def keys(monkeypatch: pytest.MonkeyPatch) -> Iterator[ApiKeyStore]:
         monkeypatch.setenv(name, value)
     for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
         monkeypatch.delenv(name, raising=False)
-    authorizer.key_store.cache_clear()  # the handler keeps its store for the process, as a warm Lambda does
+    monkeypatch.delenv("USAGE_PLAN_KEY_ID", raising=False)
+    forget_container_state()  # the handler keeps its store for the process, as a warm Lambda does
     with mock_aws():
         dynamodb = boto3.resource("dynamodb", region_name=REGION)
-        create_tables(dynamodb)
+        create_tables(dynamodb.meta.client)
         yield ApiKeyStore(dynamodb.Table(LOCAL_NAMES["api_keys_table"]))
-    authorizer.key_store.cache_clear()
+    forget_container_state()
 
 
 def test_a_valid_key_is_allowed_on_every_route_of_the_stage_with_its_owner(keys: ApiKeyStore) -> None:
@@ -134,3 +136,25 @@ def test_a_revoked_key_is_unauthorized(keys: ApiKeyStore) -> None:
     # When / Then
     with pytest.raises(Exception, match=r"^Unauthorized$"):
         authorize(event)
+
+
+def test_every_caller_is_metered_against_the_usage_plan_key(keys: ApiKeyStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given the stack's usage plan key, which the deployed authorizer is told about by its id
+    plan_key = boto3.client("apigateway", region_name=REGION).create_api_key(name="usage", enabled=True)
+    monkeypatch.setenv("USAGE_PLAN_KEY_ID", plan_key["id"])
+    key, _ = keys.create(OWNER)
+
+    # When a caller's Bearer key is authorized
+    policy = authorize(token_event(f"Bearer {key}", method_arn("GET", "/v1/videos")))
+
+    # Then API Gateway is told to count the request against the plan's key (never the caller's own key)
+    assert policy["usageIdentifierKey"] == plan_key["value"]
+    assert policy["usageIdentifierKey"] != key
+
+
+def test_without_a_usage_plan_key_no_usage_key_is_returned(keys: ApiKeyStore) -> None:
+    # Given no USAGE_PLAN_KEY_ID (a stack built before the usage plan had a key), When a caller is authorized
+    key, _ = keys.create(OWNER)
+    policy = authorize(token_event(f"Bearer {key}", method_arn("GET", "/v1/videos")))
+    # Then the answer carries no usage key, and API Gateway would meter nothing (as before)
+    assert "usageIdentifierKey" not in policy

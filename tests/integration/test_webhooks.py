@@ -196,7 +196,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     with mock_aws():
         dynamodb = aws_session().resource("dynamodb")
-        create_tables(dynamodb)
+        create_tables(dynamodb.meta.client)
         jobs = dynamodb.Table(LOCAL_NAMES["jobs_table"])
         keys = dynamodb.Table(LOCAL_NAMES["api_keys_table"])
         yield Aws(jobs, keys)
