@@ -43,6 +43,7 @@ from infra.config import (
     secret_name,
 )
 from local.resources import ACCOUNT, REGION, LocalResources, function_arn, provision, store_provider_key
+from tests.fixtures.aws import use_fake_aws
 from tests.infra.conftest import FULL_OPTIONS, Template
 
 DEPLOYED_RESOURCES = {
@@ -72,14 +73,10 @@ PROVIDER_CALLERS = ("submit", "poll", "store", "api")
 
 @pytest.fixture(scope="module")
 def local() -> Iterator[LocalResources]:
-    saved = dict(os.environ)
-    os.environ.update({"AWS_ACCESS_KEY_ID": "t", "AWS_SECRET_ACCESS_KEY": "t", "AWS_DEFAULT_REGION": REGION})
-    try:
+    with pytest.MonkeyPatch.context() as patch:
+        use_fake_aws(patch, REGION)
         with mock_aws():
             yield provision()
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
 
 
 def client(service: str) -> Any:

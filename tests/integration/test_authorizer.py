@@ -22,6 +22,7 @@ from functions.common.container import forget_container_state
 from infra.config import LOCAL_NAMES, authorizer_environment
 from local.lambdas import LocalLambdaContext
 from local.resources import create_tables
+from tests.fixtures.aws import use_fake_aws
 
 REGION = "eu-west-1"
 OWNER = "tenant-a"
@@ -59,15 +60,9 @@ def allows(policy: dict[str, Any], arn: str) -> bool:
 @pytest.fixture
 def keys(monkeypatch: pytest.MonkeyPatch) -> Iterator[ApiKeyStore]:
     """Given the API keys table (moto), the authorizer's environment as the stack sets it, and its store."""
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-        **authorizer_environment(api_keys_table=LOCAL_NAMES["api_keys_table"]),
-    }.items():
+    use_fake_aws(monkeypatch, REGION)
+    for name, value in authorizer_environment(api_keys_table=LOCAL_NAMES["api_keys_table"]).items():
         monkeypatch.setenv(name, value)
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
-        monkeypatch.delenv(name, raising=False)
     monkeypatch.delenv("USAGE_PLAN_KEY_ID", raising=False)
     forget_container_state()  # the handler keeps its store for the process, as a warm Lambda does
     with mock_aws():

@@ -33,6 +33,7 @@ from functions.common.errors import (
     VideogenError,
 )
 from functions.store.streaming import MIB, StoredObject, check_output_url, stream_to_s3
+from tests.fixtures.aws import use_fake_aws
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -180,13 +181,7 @@ def host() -> Iterator[Host]:
 
 @pytest.fixture
 def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[S3Client]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    use_fake_aws(monkeypatch, "us-east-1")
     with mock_aws():
         client = boto3.client("s3", region_name="us-east-1")
         client.create_bucket(Bucket=BUCKET)

@@ -57,6 +57,7 @@ from functions.webhooks.secrets import SECRET_BYTES, WebhookSecretStore, tenant_
 from infra.config import API_KEYS_TABLE_KEY, LOCAL_NAMES
 from local.lambdas import LocalLambdaContext
 from local.resources import create_tables
+from tests.fixtures.aws import use_fake_aws
 
 REGION = "us-east-1"
 OWNER = "tenant-a"
@@ -187,13 +188,7 @@ def aws_session() -> boto3.Session:
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    use_fake_aws(monkeypatch, REGION)
     with mock_aws():
         dynamodb = aws_session().resource("dynamodb")
         create_tables(dynamodb.meta.client)

@@ -13,6 +13,7 @@ from local.lambdas import LambdaRegistry, route_invocations
 from local.moto_dynamodb import atomic_dynamodb_writes
 from local.resources import REGION, provision
 from local.simulator import CometApiSimulator
+from tests.fixtures.aws import use_fake_aws
 from tests.workflow.harness import WorkflowHarness
 
 MOTO_CONFIG: Any = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
@@ -26,9 +27,7 @@ def simulator() -> Iterator[CometApiSimulator]:
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SECURITY_TOKEN", "AWS_SESSION_TOKEN"):
-        monkeypatch.setenv(name, "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    use_fake_aws(monkeypatch, REGION)
     with mock_aws(config=MOTO_CONFIG), atomic_dynamodb_writes():
         yield
 
