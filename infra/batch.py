@@ -23,11 +23,9 @@ from constructs import Construct
 from infra.config import BATCH_ASL_PATH, BATCH_ASL_SUBSTITUTIONS, BATCH_STATE_MACHINE_SUFFIX, asl_text
 from infra.nag import acknowledge
 
-NAME_SUFFIX = BATCH_STATE_MACHINE_SUFFIX
-
 
 def batch_state_machine_name(stack: Stack) -> str:
-    return f"{stack.stack_name}{NAME_SUFFIX}"
+    return f"{stack.stack_name}{BATCH_STATE_MACHINE_SUFFIX}"
 
 
 def batch_state_machine_arn(stack: Stack) -> str:
@@ -63,7 +61,7 @@ class BatchWorkflow(Construct):
         self.log_group = logs.LogGroup(
             self,
             "Logs",
-            log_group_name=f"/aws/vendedlogs/states/{stack.stack_name}{NAME_SUFFIX}",
+            log_group_name=f"/aws/vendedlogs/states/{stack.stack_name}{BATCH_STATE_MACHINE_SUFFIX}",
             retention=log_retention,
             removal_policy=RemovalPolicy.DESTROY,
         )

@@ -8,7 +8,6 @@ execution is stopped, the provider task cancelled where the dialect can, and the
 from __future__ import annotations
 
 import contextlib
-import logging
 from typing import TYPE_CHECKING
 
 from functions.common.batches import job_finished
@@ -20,8 +19,6 @@ from functions.providers.base import ProviderTask
 
 if TYPE_CHECKING:
     from mypy_boto3_stepfunctions.client import SFNClient
-
-logger = logging.getLogger(__name__)
 
 
 def execution_arn(state_machine_arn: str, job_id: str) -> str:
